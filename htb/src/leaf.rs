@@ -1,0 +1,221 @@
+//! Packets and leaf queues.
+//!
+//! HTB itself never looks inside a packet: it needs only the length it charges
+//! ([`Packet::len`], the kernel's `qdisc_pkt_len`, i.e. the L2 frame without
+//! FCS). Each leaf class owns a queue behind the [`LeafQueue`] trait; the
+//! default is [`Fifo`], the kernel's `pfifo` (packet limit, default 1000) with
+//! an optional byte limit (`bfifo`).
+
+use std::collections::VecDeque;
+
+/// What HTB needs to know about a packet.
+pub trait Packet {
+    /// The length HTB charges, in bytes (the kernel's `qdisc_pkt_len`).
+    fn len(&self) -> u32;
+}
+
+impl Packet for Vec<u8> {
+    fn len(&self) -> u32 {
+        Vec::len(self).min(u32::MAX as usize) as u32
+    }
+}
+
+impl Packet for Box<[u8]> {
+    fn len(&self) -> u32 {
+        <[u8]>::len(self).min(u32::MAX as usize) as u32
+    }
+}
+
+impl Packet for u32 {
+    /// A bare length: handy for simulations and benchmarks.
+    fn len(&self) -> u32 {
+        *self
+    }
+}
+
+/// Why a packet was handed back instead of being queued or sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The leaf queue is at its packet or byte limit.
+    QueueFull,
+    /// The direct queue is at `direct_qlen`.
+    DirectQueueFull,
+    /// The classifier asked for the packet to be dropped (`TC_ACT_SHOT`).
+    Classifier,
+    /// Classification hopped through more than 8 inner classes.
+    ClassifyLoop,
+    /// The packet was queued in a class that was removed, turned into an inner
+    /// class, grafted over, or reset.
+    Purged,
+}
+
+impl core::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            DropReason::QueueFull => "leaf queue full",
+            DropReason::DirectQueueFull => "direct queue full",
+            DropReason::Classifier => "dropped by classifier",
+            DropReason::ClassifyLoop => "classify loop detected",
+            DropReason::Purged => "purged by a configuration change",
+        })
+    }
+}
+
+/// A queue discipline for a leaf class.
+///
+/// HTB calls [`enqueue`](LeafQueue::enqueue) when a packet is classified to the
+/// leaf and [`dequeue`](LeafQueue::dequeue) when the leaf is served. A queue
+/// that holds packets but returns `None` from `dequeue` is non-work-conserving
+/// (like netem or tbf): HTB skips it for this round, as the kernel does.
+pub trait LeafQueue<P> {
+    /// Queues `pkt`, or hands it back with the reason.
+    fn enqueue(&mut self, pkt: P) -> Result<(), (P, DropReason)>;
+    /// Takes the next packet to send.
+    fn dequeue(&mut self) -> Option<P>;
+    /// Packets queued.
+    fn len(&self) -> usize;
+    /// Bytes queued (sum of [`Packet::len`]).
+    fn backlog(&self) -> u64;
+    /// True when no packet is queued.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Removes every packet, appending them to `out`.
+    fn drain_into(&mut self, out: &mut Vec<P>);
+    /// A new empty queue with the same configuration (used for new leaves).
+    fn fresh(&self) -> Self
+    where
+        Self: Sized;
+}
+
+/// First-in first-out queue with a packet limit and an optional byte limit:
+/// the kernel's `pfifo` (and `bfifo` when only bytes are limited).
+#[derive(Debug)]
+pub struct Fifo<P> {
+    q: VecDeque<P>,
+    bytes: u64,
+    limit_packets: usize,
+    limit_bytes: Option<u64>,
+}
+
+/// The kernel's default leaf queue length (`tx_queue_len`).
+pub const DEFAULT_FIFO_LIMIT: usize = 1000;
+
+impl<P> Default for Fifo<P> {
+    fn default() -> Self {
+        Fifo::new(DEFAULT_FIFO_LIMIT)
+    }
+}
+
+impl<P> Fifo<P> {
+    /// A `pfifo` holding at most `limit_packets` packets.
+    pub fn new(limit_packets: usize) -> Self {
+        Fifo {
+            q: VecDeque::new(),
+            bytes: 0,
+            limit_packets,
+            limit_bytes: None,
+        }
+    }
+
+    /// A `bfifo` holding at most `limit_bytes` bytes (no packet limit).
+    pub fn bytes(limit_bytes: u64) -> Self {
+        Fifo {
+            q: VecDeque::new(),
+            bytes: 0,
+            limit_packets: usize::MAX,
+            limit_bytes: Some(limit_bytes),
+        }
+    }
+
+    /// Adds a byte limit to this queue.
+    pub fn with_byte_limit(mut self, limit_bytes: u64) -> Self {
+        self.limit_bytes = Some(limit_bytes);
+        self
+    }
+
+    /// The packet limit.
+    pub fn limit_packets(&self) -> usize {
+        self.limit_packets
+    }
+
+    /// The byte limit, if any.
+    pub fn limit_bytes(&self) -> Option<u64> {
+        self.limit_bytes
+    }
+}
+
+impl<P: Packet> LeafQueue<P> for Fifo<P> {
+    #[inline]
+    fn enqueue(&mut self, pkt: P) -> Result<(), (P, DropReason)> {
+        let len = pkt.len() as u64;
+        if self.q.len() >= self.limit_packets
+            || self.limit_bytes.is_some_and(|l| self.bytes + len > l)
+        {
+            return Err((pkt, DropReason::QueueFull));
+        }
+        self.bytes += len;
+        self.q.push_back(pkt);
+        Ok(())
+    }
+
+    #[inline]
+    fn dequeue(&mut self) -> Option<P> {
+        let p = self.q.pop_front()?;
+        self.bytes -= p.len() as u64;
+        Some(p)
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.q.len()
+    }
+
+    #[inline]
+    fn backlog(&self) -> u64 {
+        self.bytes
+    }
+
+    fn drain_into(&mut self, out: &mut Vec<P>) {
+        out.extend(self.q.drain(..));
+        self.bytes = 0;
+    }
+
+    fn fresh(&self) -> Self {
+        Fifo {
+            q: VecDeque::new(),
+            bytes: 0,
+            limit_packets: self.limit_packets,
+            limit_bytes: self.limit_bytes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn packet_limit() {
+        let mut f: Fifo<u32> = Fifo::new(2);
+        assert!(f.enqueue(100).is_ok());
+        assert!(f.enqueue(200).is_ok());
+        assert_eq!(f.enqueue(300), Err((300, DropReason::QueueFull)));
+        assert_eq!(f.backlog(), 300);
+        assert_eq!(f.dequeue(), Some(100));
+        assert_eq!(f.backlog(), 200);
+    }
+
+    #[test]
+    fn byte_limit() {
+        let mut f: Fifo<u32> = Fifo::bytes(1500);
+        assert!(f.enqueue(1000).is_ok());
+        assert_eq!(f.enqueue(600), Err((600, DropReason::QueueFull)));
+        assert!(f.enqueue(500).is_ok());
+        let mut out = vec![];
+        f.drain_into(&mut out);
+        assert_eq!(out, vec![1000, 500]);
+        assert_eq!((f.len(), f.backlog()), (0, 0));
+        assert_eq!(f.fresh().limit_bytes(), Some(1500));
+    }
+}

@@ -1,0 +1,1383 @@
+//! The HTB scheduler: the class tree, the colours, the self slots (rows), the
+//! inner feeds and the wait queues, and the enqueue / dequeue data path.
+//!
+//! See the crate-level docs for the picture; the comments here say which
+//! kernel rule each step reproduces.
+
+use slab::Slab;
+use std::collections::VecDeque;
+
+use crate::class::{ClassConfig, ClassId, Mode, QuantumWarning, Resolved};
+use crate::error::HtbError;
+use crate::idset::IdSet;
+use crate::leaf::{DropReason, Fifo, LeafQueue, Packet};
+use crate::rate::{NSEC_PER_SEC, RateCfg, ns_to_ticks, ticks_to_ns};
+use crate::stats::{ClassInfo, ClassStats, Estimator, EstimatorConfig, QdiscStats};
+use crate::waitq::WaitQueues;
+use crate::{MAX_DEPTH, NUM_PRIO};
+
+const NONE: u32 = u32::MAX;
+/// The 60 s debt and idle-credit cap (`mbuffer`).
+const MBUFFER: i64 = 60 * NSEC_PER_SEC as i64;
+
+/// Qdisc-wide settings: what `tc qdisc add ... htb` carries, plus the
+/// library's own knobs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QdiscConfig {
+    /// The qdisc handle's major (`1:` is 1). Class ids must use it.
+    pub handle: u16,
+    /// Minor of the default class for unclassified traffic (tc's `default`,
+    /// hex on the command line); 0 means none (direct queue).
+    pub default_class: u16,
+    /// Rate-to-quantum divisor (`r2q`), default 10; values below 1 act as 1.
+    pub r2q: u32,
+    /// Limit of the direct queue in packets (`direct_qlen`), default 1000.
+    pub direct_qlen: usize,
+    /// Hysteresis on mode changes (the kernel's `htb_hysteresis` module
+    /// parameter, default off).
+    pub hysteresis: bool,
+    /// Wait-queue events processed per `dequeue` before giving up for now
+    /// (the kernel allows two jiffies; we count events instead).
+    pub events_budget: u32,
+    /// Per-class rate estimators, off by default (as `htb_rate_est=0`).
+    pub rate_estimator: Option<EstimatorConfig>,
+}
+
+impl Default for QdiscConfig {
+    fn default() -> Self {
+        QdiscConfig {
+            handle: 1,
+            default_class: 0,
+            r2q: 10,
+            direct_qlen: 1000,
+            hysteresis: false,
+            events_budget: 65_536,
+            rate_estimator: None,
+        }
+    }
+}
+
+impl QdiscConfig {
+    /// A qdisc with handle `major:` and tc defaults.
+    pub fn new(handle: u16) -> Self {
+        QdiscConfig {
+            handle,
+            ..Default::default()
+        }
+    }
+    /// Sets the default class minor.
+    pub fn default_class(mut self, minor: u16) -> Self {
+        self.default_class = minor;
+        self
+    }
+    /// Sets r2q.
+    pub fn r2q(mut self, r2q: u32) -> Self {
+        self.r2q = r2q;
+        self
+    }
+    /// Sets the direct queue limit.
+    pub fn direct_qlen(mut self, n: usize) -> Self {
+        self.direct_qlen = n;
+        self
+    }
+    /// Turns hysteresis on or off.
+    pub fn hysteresis(mut self, on: bool) -> Self {
+        self.hysteresis = on;
+        self
+    }
+    /// Sets the events budget per dequeue (at least 1).
+    pub fn events_budget(mut self, n: u32) -> Self {
+        self.events_budget = n.max(1);
+        self
+    }
+    /// Enables per-class rate estimators.
+    pub fn rate_estimator(mut self, cfg: EstimatorConfig) -> Self {
+        self.rate_estimator = Some(cfg);
+        self
+    }
+}
+
+/// What the classifier decided for a packet (the result of a filter walk).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send to this class: a leaf takes the packet; an inner class continues
+    /// the walk at its own attach point; the qdisc handle means the direct
+    /// queue; an unknown id ends the walk (the default class applies).
+    Class(ClassId),
+    /// No filter matched: the default class applies.
+    NoMatch,
+    /// Drop the packet (`TC_ACT_SHOT`); it is handed back and counted.
+    Drop,
+}
+
+/// A user classifier: the analogue of the filters attached to the qdisc
+/// (`at` = the qdisc handle `X:`) and to inner classes (`at` = that class).
+/// Any `FnMut(&P, ClassId) -> Verdict` closure is one.
+pub trait Classifier<P> {
+    /// Classifies `pkt` at attach point `at`.
+    fn classify(&mut self, pkt: &P, at: ClassId) -> Verdict;
+}
+
+impl<P, F: FnMut(&P, ClassId) -> Verdict> Classifier<P> for F {
+    fn classify(&mut self, pkt: &P, at: ClassId) -> Verdict {
+        self(pkt, at)
+    }
+}
+
+/// A packet handed back at enqueue, with the reason.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Dropped<P> {
+    /// The packet.
+    pub packet: P,
+    /// Why it was not queued.
+    pub reason: DropReason,
+}
+
+/// The result of a configuration change that succeeded.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Applied<P> {
+    /// The quantum warning tc would print, if any.
+    pub warning: Option<QuantumWarning>,
+    /// Packets that were queued where the change removed their queue (a leaf
+    /// that became inner, a deleted class, a grafted-over queue). They are
+    /// counted as drops with [`DropReason::Purged`].
+    pub dropped: Vec<P>,
+}
+
+/// One inner feed (or row) cursor state: the kernel's `htb_prio.ptr` and
+/// `last_ptr_id`, as keys of the set they walk.
+#[derive(Clone, Debug, Default)]
+struct Walk {
+    set: IdSet,
+    /// Key of the member the round robin points at, if any.
+    cursor: Option<u32>,
+    /// Key of a member that left while pointed at: the walk resumes at the
+    /// smallest member at or above it.
+    resume: Option<u32>,
+}
+
+impl Walk {
+    #[inline]
+    fn advance(&mut self) {
+        if let Some(c) = self.cursor {
+            self.cursor = self.set.next_after(c);
+        }
+    }
+}
+
+struct Class<Q> {
+    id: ClassId,
+    parent: u32,
+    /// Index among the parent's children (ordered by class id); feeds are keyed by it.
+    rank: u32,
+    level: u8,
+    mode: Mode,
+    /// Bit p set: this class is linked for prio p (in a row or its parent's feed).
+    prio_activity: u8,
+    prio: u8,
+    quantum: i32,
+    tokens: i64,
+    ctokens: i64,
+    t_c: u64,
+    buffer: i64,
+    cbuffer: i64,
+    rate: RateCfg,
+    ceil: RateCfg,
+    buffer_ticks: u32,
+    cbuffer_ticks: u32,
+    /// DRR deficit per level the leaf can be served from.
+    deficit: [i32; MAX_DEPTH],
+    /// Leaf queue; `None` for inner classes.
+    queue: Option<Q>,
+    /// Children ordered by class id (inner classes).
+    children: Vec<u32>,
+    /// One feed per prio (inner classes), keyed by child rank.
+    feeds: Vec<Walk>,
+    stats: ClassStats,
+    est: Option<Estimator>,
+}
+
+/// The HTB qdisc: a class tree that shapes packets of type `P`, with leaf
+/// queues of type `Q`.
+///
+/// Time is an input: `dequeue(now)` and the configuration calls take `now` in
+/// nanoseconds from any monotonic origin; the scheduler never reads a clock.
+/// A `now` earlier than one seen before is treated as the later one.
+pub struct Htb<P, Q = Fifo<P>> {
+    cfg: QdiscConfig,
+    template: Q,
+    classes: Slab<Class<Q>>,
+    /// Class index by minor.
+    by_minor: Vec<u32>,
+    /// Top-level classes ordered by id.
+    roots: Vec<u32>,
+    /// Self slots: `rows[level][prio]`, keyed by class minor.
+    rows: Vec<[Walk; NUM_PRIO]>,
+    /// Non-empty prios per level.
+    row_mask: [u8; MAX_DEPTH],
+    wait: WaitQueues,
+    near_ev_cache: [u64; MAX_DEPTH],
+    direct: VecDeque<P>,
+    classifier: Option<Box<dyn Classifier<P> + Send>>,
+    now: u64,
+    /// Packets queued (direct and leaves).
+    qlen: u64,
+    backlog: u64,
+    stats: QdiscStats,
+    watchdog: Option<u64>,
+    est_next: u64,
+}
+
+impl<P: Packet> Htb<P, Fifo<P>> {
+    /// A qdisc whose leaves get the default `pfifo` (1000 packets).
+    ///
+    /// ```
+    /// use htb::{Htb, QdiscConfig};
+    /// let q: Htb<Vec<u8>> = Htb::new(QdiscConfig::new(1).default_class(0x10));
+    /// assert_eq!(q.config().default_class, 0x10);
+    /// ```
+    pub fn new(cfg: QdiscConfig) -> Self {
+        Self::with_queue(cfg, Fifo::default())
+    }
+}
+
+impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
+    /// A qdisc whose new leaves get `template.fresh()` as their queue.
+    pub fn with_queue(mut cfg: QdiscConfig, template: Q) -> Self {
+        cfg.r2q = cfg.r2q.max(1);
+        cfg.events_budget = cfg.events_budget.max(1);
+        let mut wait = WaitQueues::new();
+        wait.reserve_classes(16);
+        Htb {
+            cfg,
+            template,
+            classes: Slab::new(),
+            by_minor: Vec::new(),
+            roots: Vec::new(),
+            rows: (0..MAX_DEPTH).map(|_| Default::default()).collect(),
+            row_mask: [0; MAX_DEPTH],
+            wait,
+            near_ev_cache: [0; MAX_DEPTH],
+            direct: VecDeque::new(),
+            classifier: None,
+            now: 0,
+            qlen: 0,
+            backlog: 0,
+            stats: QdiscStats::default(),
+            watchdog: None,
+            est_next: 0,
+        }
+    }
+
+    /// The qdisc configuration.
+    pub fn config(&self) -> &QdiscConfig {
+        &self.cfg
+    }
+
+    /// The qdisc handle as a class id (`X:`).
+    pub fn handle(&self) -> ClassId {
+        ClassId::new(self.cfg.handle, 0)
+    }
+
+    /// Sets the default class minor (`tc qdisc change ... default N`).
+    pub fn set_default_class(&mut self, minor: u16) {
+        self.cfg.default_class = minor;
+    }
+
+    /// Installs a classifier used for packets whose class id is not a leaf.
+    pub fn set_classifier(&mut self, c: impl Classifier<P> + Send + 'static) {
+        self.classifier = Some(Box::new(c));
+    }
+
+    /// Removes the classifier.
+    pub fn clear_classifier(&mut self) {
+        self.classifier = None;
+    }
+
+    /// Number of classes.
+    pub fn class_count(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// Packets queued (direct queue and leaves).
+    pub fn len(&self) -> usize {
+        self.qlen as usize
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.qlen == 0
+    }
+
+    /// When the caller should call [`dequeue`](Self::dequeue) again, after a
+    /// `dequeue` that returned `None` with packets still queued: the earliest
+    /// time a throttled class may change colour (the kernel's watchdog).
+    /// `None` when nothing is queued (call `dequeue` after the next enqueue).
+    pub fn next_wakeup(&self) -> Option<u64> {
+        if self.qlen == 0 { None } else { self.watchdog }
+    }
+
+    fn find(&self, id: ClassId) -> Option<u32> {
+        if id.major() != self.cfg.handle || id.minor() == 0 {
+            return None;
+        }
+        match self.by_minor.get(id.minor() as usize) {
+            Some(&i) if i != NONE => Some(i),
+            _ => None,
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Configuration
+    // ------------------------------------------------------------------
+
+    /// Adds class `id` under `parent` (`X:` for a top-level class), like
+    /// `tc class add`. If the parent was a leaf it becomes an inner class and
+    /// its queued packets are handed back in [`Applied::dropped`].
+    pub fn add_class(
+        &mut self,
+        id: ClassId,
+        parent: ClassId,
+        cfg: &ClassConfig,
+        now: u64,
+    ) -> Result<Applied<P>, HtbError> {
+        self.now = self.now.max(now);
+        if id.major() != self.cfg.handle {
+            return Err(HtbError::WrongMajor {
+                id,
+                handle: self.cfg.handle,
+            });
+        }
+        if id.minor() == 0 {
+            return Err(HtbError::ClassIdIsQdisc(id));
+        }
+        if self.find(id).is_some() {
+            return Err(HtbError::DuplicateClass(id));
+        }
+        if parent.major() != self.cfg.handle {
+            return Err(HtbError::WrongMajor {
+                id: parent,
+                handle: self.cfg.handle,
+            });
+        }
+        let pidx = if parent.is_root() {
+            NONE
+        } else {
+            self.find(parent).ok_or(HtbError::UnknownParent(parent))?
+        };
+        let r = cfg.resolve(id, self.cfg.r2q)?;
+        if pidx != NONE {
+            let gp = self.classes[pidx as usize].parent;
+            if gp != NONE && self.classes[gp as usize].level < 2 {
+                return Err(HtbError::TooDeep(id));
+            }
+        }
+
+        let mut dropped = Vec::new();
+        if pidx != NONE && self.classes[pidx as usize].queue.is_some() {
+            self.leaf_to_inner(pidx, &mut dropped);
+        }
+
+        let now = self.now;
+        let idx = self.classes.insert(Class {
+            id,
+            parent: pidx,
+            rank: 0,
+            level: 0,
+            mode: Mode::CanSend,
+            prio_activity: 0,
+            prio: 0,
+            quantum: 0,
+            tokens: 0,
+            ctokens: 0,
+            t_c: now,
+            buffer: 0,
+            cbuffer: 0,
+            rate: r.rate,
+            ceil: r.ceil,
+            buffer_ticks: 0,
+            cbuffer_ticks: 0,
+            deficit: [0; MAX_DEPTH],
+            queue: Some(self.template.fresh()),
+            children: Vec::new(),
+            feeds: Vec::new(),
+            stats: ClassStats::default(),
+            est: self.cfg.rate_estimator.map(|_| Estimator::default()),
+        }) as u32;
+        let warning = r.warning;
+        self.apply_resolved(idx, r);
+        {
+            let c = &mut self.classes[idx as usize];
+            c.tokens = c.buffer;
+            c.ctokens = c.cbuffer;
+        }
+        let minor = id.minor() as usize;
+        if self.by_minor.len() <= minor {
+            self.by_minor.resize((minor + 1).next_power_of_two(), NONE);
+        }
+        self.by_minor[minor] = idx;
+        self.wait.reserve_classes(self.classes.capacity().max(idx as usize + 1));
+        self.grow_rows(minor as u32 + 1);
+        self.link_child(pidx, idx);
+        Ok(Applied { warning, dropped })
+    }
+
+    /// Changes the rates, bursts, quantum and prio of an existing class, like
+    /// `tc class change`. Tokens and mode are left as they are.
+    pub fn change_class(&mut self, id: ClassId, cfg: &ClassConfig) -> Result<Applied<P>, HtbError> {
+        let idx = self.find(id).ok_or(HtbError::UnknownClass(id))?;
+        let r = cfg.resolve(id, self.cfg.r2q)?;
+        let warning = if self.classes[idx as usize].level == 0 {
+            r.warning
+        } else {
+            None
+        };
+        self.apply_resolved(idx, r);
+        Ok(Applied {
+            warning,
+            dropped: Vec::new(),
+        })
+    }
+
+    fn apply_resolved(&mut self, idx: u32, r: Resolved) {
+        let c = &mut self.classes[idx as usize];
+        c.rate = r.rate;
+        c.ceil = r.ceil;
+        c.buffer_ticks = r.buffer_ticks;
+        c.cbuffer_ticks = r.cbuffer_ticks;
+        c.buffer = ticks_to_ns(r.buffer_ticks as u64) as i64;
+        c.cbuffer = ticks_to_ns(r.cbuffer_ticks as u64) as i64;
+        // Quantum and prio are leaf properties; the kernel sets them only on
+        // leaves but keeps them across leaf -> inner -> leaf.
+        if c.level == 0 {
+            c.quantum = r.quantum;
+            c.prio = r.prio;
+        }
+    }
+
+    /// Deletes class `id`, like `tc class del`. Refused while it has children.
+    /// Its queued packets are handed back. When it was its parent's last
+    /// child, the parent becomes a leaf again (fresh queue, full buckets).
+    pub fn delete_class(&mut self, id: ClassId, now: u64) -> Result<Applied<P>, HtbError> {
+        self.now = self.now.max(now);
+        let idx = self.find(id).ok_or(HtbError::UnknownClass(id))?;
+        if !self.classes[idx as usize].children.is_empty() {
+            return Err(HtbError::ClassHasChildren(id));
+        }
+        let mut dropped = Vec::new();
+        self.purge_leaf(idx, &mut dropped);
+        if self.classes[idx as usize].prio_activity != 0 {
+            self.deactivate(idx);
+        }
+        self.wait.remove(idx);
+        let pidx = self.classes[idx as usize].parent;
+        self.unlink_child(pidx, idx);
+        self.by_minor[id.minor() as usize] = NONE;
+        self.classes.remove(idx as usize);
+        if pidx != NONE && self.classes[pidx as usize].children.is_empty() {
+            self.inner_to_leaf(pidx);
+        }
+        Ok(Applied {
+            warning: None,
+            dropped,
+        })
+    }
+
+    /// Replaces the queue of leaf `id` (like `tc qdisc add ... parent id`),
+    /// handing back the packets of the old one.
+    pub fn graft(&mut self, id: ClassId, queue: Q) -> Result<Applied<P>, HtbError> {
+        let idx = self.find(id).ok_or(HtbError::UnknownClass(id))?;
+        if self.classes[idx as usize].queue.is_none() {
+            return Err(HtbError::NotALeaf(id));
+        }
+        let mut dropped = Vec::new();
+        self.purge_leaf(idx, &mut dropped);
+        if self.classes[idx as usize].prio_activity != 0 {
+            self.deactivate(idx);
+        }
+        self.classes[idx as usize].queue = Some(queue);
+        // A grafted queue may arrive non-empty.
+        let (n, b) = {
+            let q = self.classes[idx as usize].queue.as_ref().unwrap();
+            (q.len() as u64, q.backlog())
+        };
+        if n > 0 {
+            self.qlen += n;
+            self.backlog += b;
+            self.activate(idx);
+        }
+        Ok(Applied {
+            warning: None,
+            dropped,
+        })
+    }
+
+    /// Empties the qdisc like the kernel's `htb_reset`: every queued packet is
+    /// handed back, every class becomes CAN_SEND and inactive. Tokens are kept.
+    pub fn reset(&mut self) -> Vec<P> {
+        let mut out: Vec<P> = self.direct.drain(..).collect();
+        let idxs: Vec<u32> = self.classes.iter().map(|(i, _)| i as u32).collect();
+        for idx in idxs {
+            let c = &mut self.classes[idx as usize];
+            if let Some(q) = c.queue.as_mut() {
+                q.drain_into(&mut out);
+                c.stats.backlog = 0;
+                c.stats.qlen = 0;
+            }
+            for f in &mut c.feeds {
+                f.set.clear();
+                f.cursor = None;
+                f.resume = None;
+            }
+            c.prio_activity = 0;
+            c.mode = Mode::CanSend;
+        }
+        for level in &mut self.rows {
+            for w in level.iter_mut() {
+                w.set.clear();
+                w.cursor = None;
+                w.resume = None;
+            }
+        }
+        self.row_mask = [0; MAX_DEPTH];
+        self.wait.clear();
+        self.near_ev_cache = [0; MAX_DEPTH];
+        self.watchdog = None;
+        self.stats.drops += out.len() as u64;
+        self.qlen = 0;
+        self.backlog = 0;
+        out
+    }
+
+    fn grow_rows(&mut self, n: u32) {
+        let cap = n.next_power_of_two().max(64);
+        for level in &mut self.rows {
+            for w in level.iter_mut() {
+                if w.set.capacity() < cap {
+                    w.set.grow(cap);
+                }
+            }
+        }
+    }
+
+    /// Inserts `idx` among `pidx`'s children (or the roots) in id order and
+    /// shifts the feed keys of the siblings after it.
+    fn link_child(&mut self, pidx: u32, idx: u32) {
+        let id = self.classes[idx as usize].id;
+        let list = if pidx == NONE {
+            &self.roots
+        } else {
+            &self.classes[pidx as usize].children
+        };
+        let pos = list.partition_point(|&c| self.classes[c as usize].id < id);
+        if pidx == NONE {
+            self.roots.insert(pos, idx);
+            return;
+        }
+        let p = &mut self.classes[pidx as usize];
+        p.children.insert(pos, idx);
+        let n = p.children.len() as u32;
+        let shift = |k: u32| if k >= pos as u32 { k + 1 } else { k };
+        for f in &mut p.feeds {
+            remap_walk(f, n, shift);
+        }
+        let children = p.children.clone();
+        for (r, &c) in children.iter().enumerate().skip(pos) {
+            self.classes[c as usize].rank = r as u32;
+        }
+    }
+
+    fn unlink_child(&mut self, pidx: u32, idx: u32) {
+        if pidx == NONE {
+            self.roots.retain(|&c| c != idx);
+            return;
+        }
+        let rank = self.classes[idx as usize].rank;
+        let p = &mut self.classes[pidx as usize];
+        p.children.remove(rank as usize);
+        let n = p.children.len() as u32;
+        // A resume point equal to the removed rank now names the next sibling,
+        // which is the smallest id above the removed one: what the kernel wants.
+        let shift = |k: u32| if k > rank { k - 1 } else { k };
+        for f in &mut p.feeds {
+            remap_walk(f, n.max(1), shift);
+        }
+        let children = p.children.clone();
+        for (r, &c) in children.iter().enumerate().skip(rank as usize) {
+            self.classes[c as usize].rank = r as u32;
+        }
+    }
+
+    fn purge_leaf(&mut self, idx: u32, out: &mut Vec<P>) {
+        let c = &mut self.classes[idx as usize];
+        if let Some(q) = c.queue.as_mut() {
+            let before = out.len();
+            let bytes = q.backlog();
+            q.drain_into(out);
+            let n = (out.len() - before) as u64;
+            c.stats.backlog = 0;
+            c.stats.qlen = 0;
+            self.qlen -= n;
+            self.backlog -= bytes;
+            self.stats.drops += n;
+        }
+    }
+
+    /// A leaf gets its first child: purge, unlink, take the inner level.
+    fn leaf_to_inner(&mut self, idx: u32, out: &mut Vec<P>) {
+        self.purge_leaf(idx, out);
+        if self.classes[idx as usize].prio_activity != 0 {
+            self.deactivate(idx);
+        }
+        self.wait.remove(idx);
+        let parent = self.classes[idx as usize].parent;
+        let level = if parent == NONE {
+            MAX_DEPTH as u8
+        } else {
+            self.classes[parent as usize].level
+        } - 1;
+        let c = &mut self.classes[idx as usize];
+        c.queue = None;
+        c.mode = Mode::CanSend;
+        c.level = level;
+        c.deficit = [0; MAX_DEPTH];
+        c.feeds = (0..NUM_PRIO).map(|_| Walk::default()).collect();
+    }
+
+    /// An inner class lost its last child: it becomes a leaf with a fresh
+    /// queue and full buckets.
+    fn inner_to_leaf(&mut self, idx: u32) {
+        self.wait.remove(idx);
+        let now = self.now;
+        let fresh = self.template.fresh();
+        let c = &mut self.classes[idx as usize];
+        c.level = 0;
+        c.feeds = Vec::new();
+        c.queue = Some(fresh);
+        c.tokens = c.buffer;
+        c.ctokens = c.cbuffer;
+        c.t_c = now;
+        c.mode = Mode::CanSend;
+        c.prio_activity = 0;
+        c.deficit = [0; MAX_DEPTH];
+    }
+
+    // ------------------------------------------------------------------
+    // Statistics
+    // ------------------------------------------------------------------
+
+    /// Statistics of class `id`.
+    pub fn class_stats(&self, id: ClassId) -> Option<ClassStats> {
+        self.find(id).map(|i| self.stats_of(i))
+    }
+
+    fn stats_of(&self, idx: u32) -> ClassStats {
+        let c = &self.classes[idx as usize];
+        let mut s = c.stats.clone();
+        s.tokens = ns_to_ticks(c.tokens).clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+        s.ctokens = ns_to_ticks(c.ctokens).clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+        s.rate_est = c.est.as_ref().map(Estimator::estimate);
+        s
+    }
+
+    /// Identity, configuration and statistics of class `id`.
+    pub fn class_info(&self, id: ClassId) -> Option<ClassInfo> {
+        let idx = self.find(id)?;
+        let c = &self.classes[idx as usize];
+        Some(ClassInfo {
+            id: c.id,
+            parent: (c.parent != NONE).then(|| self.classes[c.parent as usize].id),
+            level: c.level,
+            is_leaf: c.queue.is_some(),
+            prio: c.prio,
+            quantum: c.quantum as u32,
+            rate: c.rate.bytes_per_sec(),
+            ceil: c.ceil.bytes_per_sec(),
+            buffer_ticks: c.buffer_ticks,
+            cbuffer_ticks: c.cbuffer_ticks,
+            mpu: c.rate.mpu(),
+            overhead: c.rate.overhead(),
+            mode: c.mode,
+            stats: self.stats_of(idx),
+        })
+    }
+
+    /// All classes in tree order (depth first, children by id).
+    pub fn classes(&self) -> Vec<ClassInfo> {
+        let mut out = Vec::with_capacity(self.classes.len());
+        let mut stack: Vec<u32> = self.roots.iter().rev().copied().collect();
+        while let Some(i) = stack.pop() {
+            let c = &self.classes[i as usize];
+            out.push(self.class_info(c.id).expect("class in tree"));
+            stack.extend(c.children.iter().rev());
+        }
+        out
+    }
+
+    /// Qdisc-wide statistics.
+    pub fn stats(&self) -> QdiscStats {
+        let mut s = self.stats.clone();
+        s.qlen = self.qlen;
+        s.backlog = self.backlog;
+        s
+    }
+
+    // ------------------------------------------------------------------
+    // Enqueue
+    // ------------------------------------------------------------------
+
+    /// Queues `pkt`. `class` is the caller's classification (the analogue of
+    /// `skb->priority`): a leaf id goes to that leaf; the qdisc handle `X:`
+    /// goes to the direct queue; anything else goes through the classifier (if
+    /// any), then the default class; with no valid leaf default the packet
+    /// takes the direct queue, unshaped, exactly as in the kernel.
+    ///
+    /// A refused packet comes back with the reason, and is counted as a drop.
+    pub fn enqueue(&mut self, pkt: P, class: impl Into<ClassId>) -> Result<(), Dropped<P>> {
+        let len = pkt.len() as u64;
+        let target = self.classify(&pkt, class.into());
+        match target {
+            Target::Leaf(idx) => {
+                let c = &mut self.classes[idx as usize];
+                let q = c.queue.as_mut().expect("classify returns leaves");
+                match q.enqueue(pkt) {
+                    Ok(()) => {
+                        c.stats.qlen += 1;
+                        c.stats.backlog += len;
+                        self.qlen += 1;
+                        self.backlog += len;
+                        if c.prio_activity == 0 {
+                            self.activate(idx);
+                        }
+                        Ok(())
+                    }
+                    Err((packet, reason)) => {
+                        c.stats.drops += 1;
+                        self.stats.drops += 1;
+                        Err(Dropped { packet, reason })
+                    }
+                }
+            }
+            Target::Direct => {
+                if self.direct.len() < self.cfg.direct_qlen {
+                    self.direct.push_back(pkt);
+                    self.stats.direct_packets += 1;
+                    self.qlen += 1;
+                    self.backlog += len;
+                    Ok(())
+                } else {
+                    self.stats.drops += 1;
+                    Err(Dropped {
+                        packet: pkt,
+                        reason: DropReason::DirectQueueFull,
+                    })
+                }
+            }
+            Target::Drop(reason) => {
+                self.stats.drops += 1;
+                Err(Dropped {
+                    packet: pkt,
+                    reason,
+                })
+            }
+        }
+    }
+
+    fn classify(&mut self, pkt: &P, class: ClassId) -> Target {
+        let handle = self.handle();
+        if class == handle {
+            return Target::Direct;
+        }
+        let mut at = handle;
+        if let Some(idx) = self.find(class) {
+            if self.classes[idx as usize].queue.is_some() {
+                return Target::Leaf(idx);
+            }
+            at = class;
+        }
+        if let Some(mut classifier) = self.classifier.take() {
+            let walked = self.walk_filters(classifier.as_mut(), pkt, at);
+            self.classifier = Some(classifier);
+            if let Some(t) = walked {
+                return t;
+            }
+        }
+        match self.find(ClassId::new(self.cfg.handle, self.cfg.default_class)) {
+            Some(idx) if self.classes[idx as usize].queue.is_some() => Target::Leaf(idx),
+            _ => Target::Direct,
+        }
+    }
+
+    /// The filter walk: `None` when it ends without a decision (the default
+    /// class applies).
+    fn walk_filters(
+        &self,
+        classifier: &mut (dyn Classifier<P> + Send),
+        pkt: &P,
+        mut at: ClassId,
+    ) -> Option<Target> {
+        let handle = self.handle();
+        for _ in 0..=MAX_DEPTH {
+            match classifier.classify(pkt, at) {
+                Verdict::NoMatch => return None,
+                Verdict::Drop => return Some(Target::Drop(DropReason::Classifier)),
+                Verdict::Class(id) if id == handle => return Some(Target::Direct),
+                Verdict::Class(id) => {
+                    let idx = self.find(id)?;
+                    if self.classes[idx as usize].queue.is_some() {
+                        return Some(Target::Leaf(idx));
+                    }
+                    at = id;
+                }
+            }
+        }
+        Some(Target::Drop(DropReason::ClassifyLoop))
+    }
+
+    // ------------------------------------------------------------------
+    // Activation: linking classes into rows and feeds
+    // ------------------------------------------------------------------
+
+    /// A leaf got its first packet.
+    fn activate(&mut self, idx: u32) {
+        let c = &mut self.classes[idx as usize];
+        c.prio_activity = 1 << c.prio;
+        self.activate_prios(idx);
+    }
+
+    /// A leaf has no packet left.
+    fn deactivate(&mut self, idx: u32) {
+        self.deactivate_prios(idx);
+        self.classes[idx as usize].prio_activity = 0;
+    }
+
+    /// Links `idx` for the prios in its `prio_activity`: while the class is
+    /// yellow it hangs in its parent's feed (and the parent inherits the
+    /// newly active prios); the first green class on the way up goes into its
+    /// level's row. A red class leaves the chain dangling until it changes
+    /// colour.
+    fn activate_prios(&mut self, mut idx: u32) {
+        let mut mask = self.classes[idx as usize].prio_activity;
+        loop {
+            let c = &self.classes[idx as usize];
+            let parent = c.parent;
+            if c.mode != Mode::MayBorrow || parent == NONE || mask == 0 {
+                break;
+            }
+            let rank = c.rank;
+            let p = &mut self.classes[parent as usize];
+            let mut m = mask;
+            while m != 0 {
+                let prio = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let feed = &mut p.feeds[prio];
+                if !feed.set.is_empty() {
+                    // The parent is already linked for this prio.
+                    mask &= !(1 << prio);
+                }
+                feed.set.insert(rank);
+            }
+            p.prio_activity |= mask;
+            idx = parent;
+        }
+        let c = &self.classes[idx as usize];
+        if c.mode == Mode::CanSend && mask != 0 {
+            self.add_to_row(idx, mask);
+        }
+    }
+
+    /// The mirror of [`activate_prios`](Self::activate_prios).
+    fn deactivate_prios(&mut self, mut idx: u32) {
+        let mut mask = self.classes[idx as usize].prio_activity;
+        loop {
+            let c = &self.classes[idx as usize];
+            let parent = c.parent;
+            if c.mode != Mode::MayBorrow || parent == NONE || mask == 0 {
+                break;
+            }
+            let rank = c.rank;
+            let p = &mut self.classes[parent as usize];
+            let mut m = mask;
+            mask = 0;
+            while m != 0 {
+                let prio = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let feed = &mut p.feeds[prio];
+                if feed.cursor == Some(rank) {
+                    // Forget the pointer but remember where it was.
+                    feed.cursor = None;
+                    feed.resume = Some(rank);
+                }
+                feed.set.remove(rank);
+                if feed.set.is_empty() {
+                    mask |= 1 << prio;
+                }
+            }
+            p.prio_activity &= !mask;
+            idx = parent;
+        }
+        let c = &self.classes[idx as usize];
+        if c.mode == Mode::CanSend && mask != 0 {
+            self.remove_from_row(idx, mask);
+        }
+    }
+
+    fn add_to_row(&mut self, idx: u32, mask: u8) {
+        let c = &self.classes[idx as usize];
+        let (level, key) = (c.level as usize, c.id.minor() as u32);
+        let mut m = mask;
+        while m != 0 {
+            let prio = m.trailing_zeros() as usize;
+            m &= m - 1;
+            self.rows[level][prio].set.insert(key);
+        }
+        self.row_mask[level] |= mask;
+    }
+
+    fn remove_from_row(&mut self, idx: u32, mask: u8) {
+        let c = &self.classes[idx as usize];
+        let (level, key) = (c.level as usize, c.id.minor() as u32);
+        let mut m = mask;
+        while m != 0 {
+            let prio = m.trailing_zeros() as usize;
+            m &= m - 1;
+            let row = &mut self.rows[level][prio];
+            if row.cursor == Some(key) {
+                // Rows move their pointer on instead of forgetting it.
+                row.advance();
+            }
+            row.set.remove(key);
+            if row.set.is_empty() {
+                self.row_mask[level] &= !(1 << prio);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Modes and the wait queues
+    // ------------------------------------------------------------------
+
+    /// The colour `idx` would have `diff` ns after its last update, and the
+    /// ns until the deciding bucket is back at zero (for the wait queue).
+    #[inline]
+    fn mode_after(&self, idx: u32, diff: i64) -> (Mode, i64) {
+        let c = &self.classes[idx as usize];
+        let (low, high) = if self.cfg.hysteresis {
+            (
+                if c.mode != Mode::CantSend { -c.cbuffer } else { 0 },
+                if c.mode == Mode::CanSend { -c.buffer } else { 0 },
+            )
+        } else {
+            (0, 0)
+        };
+        let ct = c.ctokens + diff;
+        if ct < low {
+            return (Mode::CantSend, -ct);
+        }
+        let t = c.tokens + diff;
+        if t >= high {
+            return (Mode::CanSend, 0);
+        }
+        (Mode::MayBorrow, -t)
+    }
+
+    /// Switches `idx` to `new`, relinking it if it has activity.
+    fn set_mode(&mut self, idx: u32, new: Mode) {
+        let c = &mut self.classes[idx as usize];
+        let old = c.mode;
+        if old == new {
+            return;
+        }
+        if new == Mode::CantSend {
+            c.stats.overlimits += 1;
+            self.stats.overlimits += 1;
+        }
+        if c.prio_activity != 0 {
+            if old != Mode::CantSend {
+                self.deactivate_prios(idx);
+            }
+            self.classes[idx as usize].mode = new;
+            if new != Mode::CantSend {
+                self.activate_prios(idx);
+            }
+        } else {
+            c.mode = new;
+        }
+    }
+
+    fn wait_until(&mut self, idx: u32, delay: i64) {
+        let now = self.now;
+        let mut key = now.saturating_add(delay.max(0) as u64);
+        if key == now {
+            key += 1;
+        }
+        let level = self.classes[idx as usize].level as usize;
+        self.wait.push(level, idx, key);
+        if key < self.near_ev_cache[level] {
+            self.near_ev_cache[level] = key;
+        }
+    }
+
+    /// Looks again at the classes of `level` whose wake time has come.
+    /// Returns the next wake time, `None` if the queue is empty, or `now`
+    /// when the budget ran out.
+    fn do_events(&mut self, level: usize, budget: &mut u32) -> Option<u64> {
+        loop {
+            let (key, idx) = self.wait.peek(level)?;
+            if key > self.now {
+                return Some(key);
+            }
+            if *budget == 0 {
+                self.stats.too_many_events += 1;
+                return Some(self.now);
+            }
+            *budget -= 1;
+            self.wait.remove(idx);
+            let c = &self.classes[idx as usize];
+            let diff = (self.now - c.t_c).min(MBUFFER as u64) as i64;
+            let (mode, delay) = self.mode_after(idx, diff);
+            self.set_mode(idx, mode);
+            if mode != Mode::CanSend {
+                self.wait_until(idx, delay);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Dequeue
+    // ------------------------------------------------------------------
+
+    /// Takes the next packet to send at time `now` (ns), or `None` if nothing
+    /// may be sent now; then [`next_wakeup`](Self::next_wakeup) says when to
+    /// try again.
+    ///
+    /// Order: the direct queue first, then level 0 (classes sending on their
+    /// own rate) up to level 7, within a level strict prio, within a prio
+    /// deficit round robin nested through the inner feeds in class-id order.
+    pub fn dequeue(&mut self, now: u64) -> Option<P> {
+        if let Some(p) = self.direct.pop_front() {
+            let len = p.len() as u64;
+            self.qlen -= 1;
+            self.backlog -= len;
+            self.stats.bytes += len;
+            self.stats.packets += 1;
+            return Some(p);
+        }
+        if self.qlen == 0 {
+            self.watchdog = None;
+            return None;
+        }
+        self.now = self.now.max(now);
+        let now = self.now;
+        if self.cfg.rate_estimator.is_some() && now >= self.est_next {
+            self.run_estimators();
+        }
+        let mut next_event = now.saturating_add(5 * NSEC_PER_SEC);
+        let mut budget = self.cfg.events_budget;
+        for level in 0..MAX_DEPTH {
+            let mut event = self.near_ev_cache[level];
+            if now >= event {
+                event = self
+                    .do_events(level, &mut budget)
+                    .unwrap_or(now.saturating_add(NSEC_PER_SEC));
+                self.near_ev_cache[level] = event;
+            }
+            next_event = next_event.min(event);
+            let mut mask = self.row_mask[level];
+            while mask != 0 {
+                let prio = mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                if let Some(p) = self.dequeue_tree(level, prio) {
+                    let len = p.len() as u64;
+                    self.qlen -= 1;
+                    self.backlog -= len;
+                    self.stats.bytes += len;
+                    self.stats.packets += 1;
+                    return Some(p);
+                }
+            }
+        }
+        // Nothing sendable: the watchdog time, or "right away" when the
+        // events budget ran out (the kernel's schedule_work).
+        self.watchdog = Some(next_event.max(now));
+        None
+    }
+
+    /// Finds the leaf the round robin of row (`level`, `prio`) points at,
+    /// descending through inner feeds. Each walk keeps its place; a walk that
+    /// runs off its end rewinds and ends the turn of the class above.
+    fn lookup_leaf(&mut self, level: usize, prio: usize) -> Option<u32> {
+        // Frame 0 is the row; frame k > 0 is the feed of inner class stack[k].
+        let mut stack = [NONE; MAX_DEPTH + 1];
+        let mut sp = 0usize;
+        for _ in 0..65_535 {
+            let walk = if sp == 0 {
+                &mut self.rows[level][prio]
+            } else {
+                &mut self.classes[stack[sp] as usize].feeds[prio]
+            };
+            if walk.cursor.is_none()
+                && let Some(r) = walk.resume
+            {
+                walk.cursor = walk.set.next_from(r);
+            }
+            walk.resume = None;
+            match walk.cursor {
+                None => {
+                    walk.cursor = Some(walk.set.first()?);
+                    if sp > 0 {
+                        sp -= 1;
+                        let up = if sp == 0 {
+                            &mut self.rows[level][prio]
+                        } else {
+                            &mut self.classes[stack[sp] as usize].feeds[prio]
+                        };
+                        up.cursor?;
+                        up.advance();
+                    }
+                }
+                Some(key) => {
+                    let idx = if sp == 0 {
+                        self.by_minor[key as usize]
+                    } else {
+                        self.classes[stack[sp] as usize].children[key as usize]
+                    };
+                    if self.classes[idx as usize].queue.is_some() {
+                        return Some(idx);
+                    }
+                    sp += 1;
+                    if sp > MAX_DEPTH {
+                        return None;
+                    }
+                    stack[sp] = idx;
+                }
+            }
+        }
+        None
+    }
+
+    /// Ends the DRR turn of leaf `idx` in the walk it was served from.
+    #[inline]
+    fn advance_turn(&mut self, idx: u32, level: usize, prio: usize) {
+        if level == 0 {
+            self.rows[0][prio].advance();
+        } else {
+            let parent = self.classes[idx as usize].parent;
+            if parent != NONE {
+                self.classes[parent as usize].feeds[prio].advance();
+            }
+        }
+    }
+
+    fn dequeue_tree(&mut self, level: usize, prio: usize) -> Option<P> {
+        let mut start = self.lookup_leaf(level, prio)?;
+        let mut idx = start;
+        let pkt = loop {
+            let c = &mut self.classes[idx as usize];
+            let q = c.queue.as_mut()?;
+            if q.is_empty() {
+                // Emptied behind our back (a custom queue): unlink and look again.
+                self.deactivate(idx);
+                if self.row_mask[level] & (1 << prio) == 0 {
+                    return None;
+                }
+                let next = self.lookup_leaf(level, prio)?;
+                if idx == start {
+                    start = next;
+                }
+                idx = next;
+                continue;
+            }
+            if let Some(p) = q.dequeue() {
+                break p;
+            }
+            // Non-work-conserving queue: skip it this round.
+            self.stats.nonwc_skips += 1;
+            self.advance_turn(idx, level, prio);
+            idx = self.lookup_leaf(level, prio)?;
+            if idx == start {
+                return None;
+            }
+        };
+        let len = pkt.len();
+        let c = &mut self.classes[idx as usize];
+        c.stats.bytes += len as u64;
+        c.stats.packets += 1;
+        c.stats.qlen -= 1;
+        c.stats.backlog -= len as u64;
+        let d = &mut c.deficit[level];
+        *d = d.wrapping_sub(len as i32);
+        let turn_over = *d < 0;
+        if turn_over {
+            *d = d.wrapping_add(c.quantum);
+        }
+        let empty = c.queue.as_ref().is_some_and(|q| q.is_empty());
+        if turn_over {
+            self.advance_turn(idx, level, prio);
+        }
+        if empty {
+            self.deactivate(idx);
+        }
+        self.charge(idx, level as u8, len);
+        Some(pkt)
+    }
+
+    /// Charges a packet of `len` bytes sent by leaf `idx` from row `level` to
+    /// the leaf and every ancestor: ceil everywhere, rate at and above the
+    /// serving level (the class at that level lends), and a refill without
+    /// charge below it (those classes borrowed).
+    fn charge(&mut self, mut idx: u32, level: u8, len: u32) {
+        let now = self.now;
+        loop {
+            let c = &mut self.classes[idx as usize];
+            let diff = (now - c.t_c).min(MBUFFER as u64) as i64;
+            if c.level >= level {
+                if c.level == level {
+                    c.stats.lends += 1;
+                }
+                c.tokens = account(c.tokens, diff, c.buffer, c.rate.len_to_ns(len));
+            } else {
+                c.stats.borrows += 1;
+                c.tokens += diff;
+            }
+            c.ctokens = account(c.ctokens, diff, c.cbuffer, c.ceil.len_to_ns(len));
+            c.t_c = now;
+            if c.level > 0 {
+                c.stats.bytes += len as u64;
+                c.stats.packets += 1;
+            }
+            let old = c.mode;
+            let parent = c.parent;
+            let (mode, delay) = self.mode_after(idx, 0);
+            if mode != old {
+                self.set_mode(idx, mode);
+                if old != Mode::CanSend {
+                    self.wait.remove(idx);
+                }
+                if mode != Mode::CanSend {
+                    self.wait_until(idx, delay);
+                }
+            }
+            if parent == NONE {
+                break;
+            }
+            idx = parent;
+        }
+    }
+
+    fn run_estimators(&mut self) {
+        let Some(cfg) = self.cfg.rate_estimator else {
+            return;
+        };
+        let iv = cfg.interval_ns.max(1);
+        if self.est_next == 0 {
+            self.est_next = self.now + iv;
+            return;
+        }
+        while self.now >= self.est_next {
+            for (_, c) in self.classes.iter_mut() {
+                let (b, p) = (c.stats.bytes, c.stats.packets);
+                if let Some(e) = c.est.as_mut() {
+                    e.sample(&cfg, b, p);
+                }
+            }
+            self.est_next += iv;
+        }
+    }
+
+    /// Checks the internal linkage invariants (for tests): every active leaf
+    /// is reachable exactly as the kernel's rules say. Panics on violation.
+    #[doc(hidden)]
+    pub fn check_invariants(&self) {
+        let mut queued = self.direct.len() as u64;
+        for (i, c) in self.classes.iter() {
+            let i = i as u32;
+            if let Some(q) = &c.queue {
+                queued += q.len() as u64;
+                assert_eq!(q.len() as u64, c.stats.qlen, "qlen of {}", c.id);
+                assert_eq!(
+                    c.prio_activity != 0,
+                    !q.is_empty(),
+                    "activity of leaf {}",
+                    c.id
+                );
+            }
+            assert_eq!(
+                self.wait.contains(i),
+                c.mode != Mode::CanSend,
+                "wait queue membership of {} ({:?})",
+                c.id,
+                c.mode
+            );
+            for prio in 0..NUM_PRIO {
+                let active = c.prio_activity & (1 << prio) != 0;
+                let in_row = self.rows[c.level as usize][prio]
+                    .set
+                    .contains(c.id.minor() as u32);
+                let in_feed = c.parent != NONE
+                    && self.classes[c.parent as usize].feeds[prio]
+                        .set
+                        .contains(c.rank);
+                assert_eq!(in_row, active && c.mode == Mode::CanSend, "row {}", c.id);
+                assert_eq!(
+                    in_feed,
+                    active && c.mode == Mode::MayBorrow && c.parent != NONE,
+                    "feed {}",
+                    c.id
+                );
+                if c.queue.is_none() {
+                    assert_eq!(
+                        !c.feeds[prio].set.is_empty(),
+                        active,
+                        "inner activity {} prio {prio}",
+                        c.id
+                    );
+                }
+            }
+        }
+        assert_eq!(queued, self.qlen);
+    }
+}
+
+impl<P, Q> core::fmt::Debug for Htb<P, Q> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Htb")
+            .field("cfg", &self.cfg)
+            .field("classes", &self.classes.len())
+            .field("qlen", &self.qlen)
+            .finish()
+    }
+}
+
+enum Target {
+    Leaf(u32),
+    Direct,
+    Drop(DropReason),
+}
+
+/// One bucket update: refill by `diff`, clamp to the bucket depth, *then*
+/// charge the packet, and cap the debt at 60 s.
+#[inline]
+fn account(tokens: i64, diff: i64, depth: i64, cost: u64) -> i64 {
+    let mut t = (tokens + diff).min(depth);
+    t -= cost as i64;
+    if t <= -MBUFFER {
+        t = 1 - MBUFFER;
+    }
+    t
+}
+
+/// Re-keys a feed after its parent's children list changed.
+fn remap_walk(w: &mut Walk, capacity: u32, f: impl Fn(u32) -> u32) {
+    let members: Vec<u32> = w.set.iter().collect();
+    let cap = capacity.next_power_of_two().max(64);
+    if w.set.capacity() < cap || !members.is_empty() {
+        let mut set = IdSet::with_capacity(cap.max(w.set.capacity()));
+        for m in members {
+            set.insert(f(m));
+        }
+        w.set = set;
+    }
+    w.cursor = w.cursor.map(&f);
+    w.resume = w.resume.map(&f);
+}

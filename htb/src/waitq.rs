@@ -1,0 +1,193 @@
+//! HTB's per-level wait queues: classes that are not CAN_SEND, keyed by the
+//! time at which their mode should be looked at again (`pq_key`).
+//!
+//! The kernel uses an rbtree where equal keys go right, so classes with the
+//! same wake time come out in insertion order. We use one indexed binary heap
+//! per level keyed by `(wake time, insertion sequence)`, which gives the same
+//! order, and a shared position table so that a class can be taken out of the
+//! middle in O(log n) when charging changes its mode.
+
+const NONE: u32 = u32::MAX;
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    key: u64,
+    seq: u64,
+    class: u32,
+}
+
+impl Entry {
+    #[inline]
+    fn before(&self, other: &Entry) -> bool {
+        (self.key, self.seq) < (other.key, other.seq)
+    }
+}
+
+/// The wait queues of all levels.
+#[derive(Debug)]
+pub(crate) struct WaitQueues {
+    heaps: [Vec<Entry>; crate::MAX_DEPTH],
+    /// Heap position of each class (by class index), or `NONE`.
+    pos: Vec<u32>,
+    /// Level of the heap each class is in.
+    level_of: Vec<u8>,
+    seq: u64,
+}
+
+impl WaitQueues {
+    pub(crate) fn new() -> Self {
+        WaitQueues {
+            heaps: Default::default(),
+            pos: Vec::new(),
+            level_of: Vec::new(),
+            seq: 0,
+        }
+    }
+
+    /// Makes room for class indices below `n` (configuration time only).
+    pub(crate) fn reserve_classes(&mut self, n: usize) {
+        if self.pos.len() < n {
+            self.pos.resize(n, NONE);
+            self.level_of.resize(n, 0);
+        }
+    }
+
+    /// True when `class` is waiting on some level.
+    pub(crate) fn contains(&self, class: u32) -> bool {
+        self.pos.get(class as usize).is_some_and(|&p| p != NONE)
+    }
+
+    /// Adds `class` to `level` with wake time `key`.
+    pub(crate) fn push(&mut self, level: usize, class: u32, key: u64) {
+        debug_assert!(!self.contains(class));
+        self.seq += 1;
+        let heap = &mut self.heaps[level];
+        heap.push(Entry {
+            key,
+            seq: self.seq,
+            class,
+        });
+        self.level_of[class as usize] = level as u8;
+        let i = heap.len() - 1;
+        self.pos[class as usize] = i as u32;
+        self.sift_up(level, i);
+    }
+
+    /// The earliest entry of `level`: `(wake time, class)`.
+    #[inline]
+    pub(crate) fn peek(&self, level: usize) -> Option<(u64, u32)> {
+        self.heaps[level].first().map(|e| (e.key, e.class))
+    }
+
+    /// Removes `class` from whatever level it waits on; no-op if absent.
+    pub(crate) fn remove(&mut self, class: u32) {
+        let Some(&p) = self.pos.get(class as usize) else {
+            return;
+        };
+        if p == NONE {
+            return;
+        }
+        let level = self.level_of[class as usize] as usize;
+        let i = p as usize;
+        let heap = &mut self.heaps[level];
+        let last = heap.len() - 1;
+        heap.swap(i, last);
+        heap.pop();
+        self.pos[class as usize] = NONE;
+        if i < last {
+            let moved = self.heaps[level][i].class;
+            self.pos[moved as usize] = i as u32;
+            self.sift_down(level, i);
+            self.sift_up(level, i);
+        }
+    }
+
+    /// Empties every level.
+    pub(crate) fn clear(&mut self) {
+        for h in &mut self.heaps {
+            for e in h.drain(..) {
+                self.pos[e.class as usize] = NONE;
+            }
+        }
+    }
+
+    fn sift_up(&mut self, level: usize, mut i: usize) {
+        let heap = &mut self.heaps[level];
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if !heap[i].before(&heap[parent]) {
+                break;
+            }
+            heap.swap(i, parent);
+            self.pos[heap[i].class as usize] = i as u32;
+            self.pos[heap[parent].class as usize] = parent as u32;
+            i = parent;
+        }
+    }
+
+    fn sift_down(&mut self, level: usize, mut i: usize) {
+        let heap = &mut self.heaps[level];
+        let n = heap.len();
+        loop {
+            let l = 2 * i + 1;
+            if l >= n {
+                break;
+            }
+            let r = l + 1;
+            let c = if r < n && heap[r].before(&heap[l]) { r } else { l };
+            if !heap[c].before(&heap[i]) {
+                break;
+            }
+            heap.swap(i, c);
+            self.pos[heap[i].class as usize] = i as u32;
+            self.pos[heap[c].class as usize] = c as u32;
+            i = c;
+        }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn pops_in_key_then_insertion_order() {
+        let mut w = WaitQueues::new();
+        w.reserve_classes(10);
+        w.push(0, 1, 50);
+        w.push(0, 2, 10);
+        w.push(0, 3, 50);
+        w.push(0, 4, 10);
+        w.push(1, 5, 1);
+        let mut out = vec![];
+        while let Some((k, c)) = w.peek(0) {
+            out.push((k, c));
+            w.remove(c);
+        }
+        assert_eq!(out, vec![(10, 2), (10, 4), (50, 1), (50, 3)]);
+        assert_eq!(w.peek(1), Some((1, 5)));
+    }
+
+    #[test]
+    fn remove_from_middle_keeps_heap_order() {
+        let mut w = WaitQueues::new();
+        w.reserve_classes(100);
+        for c in 0..100u32 {
+            w.push(2, c, ((c * 37) % 101) as u64);
+        }
+        for c in (0..100u32).step_by(3) {
+            w.remove(c);
+            assert!(!w.contains(c));
+        }
+        let mut last = 0;
+        let mut n = 0;
+        while let Some((k, c)) = w.peek(2) {
+            assert!(k >= last);
+            assert!(c % 3 != 0);
+            last = k;
+            w.remove(c);
+            n += 1;
+        }
+        assert_eq!(n, 66);
+    }
+}
