@@ -334,12 +334,21 @@ mod test {
         assert_eq!((r.quantum, r.warning), (62_500, None));
         // 79 kbit / 10 = 987 bytes: raised to 1000 with a "small" warning.
         let r = ClassConfig::new(9_875).resolve(id, 10).unwrap();
-        assert_eq!((r.quantum, r.warning), (1000, Some(QuantumWarning::Small(id))));
+        assert_eq!(
+            (r.quantum, r.warning),
+            (1000, Some(QuantumWarning::Small(id)))
+        );
         // 30 mbit / 10 = 375000 → clamped big.
         let r = ClassConfig::new(3_750_000).resolve(id, 10).unwrap();
-        assert_eq!((r.quantum, r.warning), (200_000, Some(QuantumWarning::Big(id))));
+        assert_eq!(
+            (r.quantum, r.warning),
+            (200_000, Some(QuantumWarning::Big(id)))
+        );
         // Explicit quantum wins, unclamped.
-        let r = ClassConfig::new(3_750_000).quantum(1500).resolve(id, 10).unwrap();
+        let r = ClassConfig::new(3_750_000)
+            .quantum(1500)
+            .resolve(id, 10)
+            .unwrap();
         assert_eq!((r.quantum, r.warning), (1500, None));
         assert_eq!(
             QuantumWarning::Big(id).to_string(),
@@ -355,7 +364,14 @@ mod test {
         let r = c.resolve(ClassId::new(1, 1), 10).unwrap();
         assert_eq!(r.buffer_ticks, 66656);
         assert_eq!(r.prio, 0);
-        assert_eq!(ClassConfig::new(1000).prio(99).resolve(ClassId::new(1, 1), 10).unwrap().prio, 7);
+        assert_eq!(
+            ClassConfig::new(1000)
+                .prio(99)
+                .resolve(ClassId::new(1, 1), 10)
+                .unwrap()
+                .prio,
+            7
+        );
         // tc's "burst out of range": 1601 bytes at 1 B/s overflow 32-bit µs.
         assert!(matches!(
             ClassConfig::new(1).resolve(ClassId::new(1, 1), 10),

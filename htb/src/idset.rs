@@ -218,7 +218,10 @@ mod test {
             assert_eq!(s.next_from(probe), model.range(probe..).next().copied());
         }
         assert_eq!(s.len() as usize, model.len());
-        assert_eq!(s.iter().collect::<Vec<_>>(), model.iter().copied().collect::<Vec<_>>());
+        assert_eq!(
+            s.iter().collect::<Vec<_>>(),
+            model.iter().copied().collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -9,6 +9,8 @@
 use std::collections::VecDeque;
 
 /// What HTB needs to know about a packet.
+// A packet is never "empty" in HTB's eyes, so no `is_empty` twin.
+#[allow(clippy::len_without_is_empty)]
 pub trait Packet {
     /// The length HTB charges, in bytes (the kernel's `qdisc_pkt_len`).
     fn len(&self) -> u32;

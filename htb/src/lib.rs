@@ -100,6 +100,11 @@ pub use rate::LinkLayer;
 pub use sched::{Applied, Classifier, Dropped, Htb, QdiscConfig, Verdict};
 pub use stats::{ClassInfo, ClassStats, EstimatorConfig, QdiscStats, RateEstimate};
 
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 /// Levels in a class tree (`TC_HTB_MAXDEPTH`).
 pub const MAX_DEPTH: usize = 8;
 /// Priorities 0..=7 (`TC_HTB_NUMPRIO`).

@@ -60,16 +60,14 @@ impl RateCfg {
     pub fn new(rate_bytes_ps: u64, overhead: u16, mpu: u16, linklayer: LinkLayer) -> Self {
         let mut mult: u64 = 0;
         let mut shift: u8 = 0;
-        if rate_bytes_ps > 0 {
-            let mut factor: u64 = NSEC_PER_SEC;
-            loop {
-                mult = factor / rate_bytes_ps;
-                if mult & (1 << 31) != 0 || factor & (1 << 63) != 0 {
-                    break;
-                }
-                factor <<= 1;
-                shift += 1;
+        let mut factor: u64 = NSEC_PER_SEC;
+        while let Some(m) = factor.checked_div(rate_bytes_ps) {
+            mult = m;
+            if mult & (1 << 31) != 0 || factor & (1 << 63) != 0 {
+                break;
             }
+            factor <<= 1;
+            shift += 1;
         }
         RateCfg {
             rate_bytes_ps,
@@ -320,14 +318,16 @@ pub fn tc_xmitsize(rate_bytes_ps: u64, ticks: u32) -> u64 {
 /// assert_eq!(htb::rate::format_rate(187_500), "1500Kbit");
 /// ```
 pub fn format_rate(bytes_per_sec: u64) -> String {
+    // iproute2 divides in integers while the value is at least 1000 and
+    // either divides evenly or is at least a million.
     const UNITS: [&str; 5] = ["bit", "Kbit", "Mbit", "Gbit", "Tbit"];
-    let mut v = bytes_per_sec as f64 * 8.0;
+    let mut v = bytes_per_sec.saturating_mul(8);
     let mut i = 0;
-    while i + 1 < UNITS.len() && v >= 1000.0 && (v % 1000.0 == 0.0 || v >= 1000.0 * 1000.0) {
-        v /= 1000.0;
+    while i + 1 < UNITS.len() && v >= 1000 && (v % 1000 == 0 || v >= 1_000_000) {
+        v /= 1000;
         i += 1;
     }
-    format!("{}{}", fmt_g(v), UNITS[i])
+    format!("{v}{}", UNITS[i])
 }
 
 /// Formats a byte count the way `tc` prints sizes (`1600b`, `15Kb`, `1Mb`).
@@ -389,18 +389,30 @@ mod test {
         // 100 Gbyte/s: the loop stops because factor reaches 2^63.
         let r = RateCfg::from_bytes_per_sec(100_000_000_000);
         assert!(r.mult() & (1 << 31) == 0);
-        assert_eq!(r.len_to_ns(100_000), 1000 - 1 + u64::from(r.len_to_ns(100_000) == 1000));
+        assert_eq!(
+            r.len_to_ns(100_000),
+            1000 - 1 + u64::from(r.len_to_ns(100_000) == 1000)
+        );
     }
 
     #[test]
     fn overhead_then_mpu_then_atm() {
         let r = RateCfg::new(1_000_000, 10, 100, LinkLayer::Ethernet);
         // 50 + 10 = 60 < mpu 100.
-        assert_eq!(r.len_to_ns(50), RateCfg::from_bytes_per_sec(1_000_000).len_to_ns(100));
+        assert_eq!(
+            r.len_to_ns(50),
+            RateCfg::from_bytes_per_sec(1_000_000).len_to_ns(100)
+        );
         let atm = RateCfg::new(1_000_000, 0, 0, LinkLayer::Atm);
         // 49 bytes need two cells = 106 bytes on the wire.
-        assert_eq!(atm.len_to_ns(49), RateCfg::from_bytes_per_sec(1_000_000).len_to_ns(106));
-        assert_eq!(atm.len_to_ns(48), RateCfg::from_bytes_per_sec(1_000_000).len_to_ns(53));
+        assert_eq!(
+            atm.len_to_ns(49),
+            RateCfg::from_bytes_per_sec(1_000_000).len_to_ns(106)
+        );
+        assert_eq!(
+            atm.len_to_ns(48),
+            RateCfg::from_bytes_per_sec(1_000_000).len_to_ns(53)
+        );
     }
 
     #[test]
@@ -447,6 +459,9 @@ mod test {
         assert_eq!(format_rate(187_500_000), "1500Mbit");
         assert_eq!(format_rate(125_000_000), "1Gbit");
         assert_eq!(format_rate(187), "1496bit");
+        // Integer steps, as iproute2: 30000300 bit -> 30000 Kbit -> 30 Mbit.
+        assert_eq!(format_rate(3_750_037), "30Mbit");
+        assert_eq!(format_rate(1_999_999), "15999Kbit");
         assert_eq!(format_size(1600), "1600b");
         assert_eq!(format_size(15 * 1024), "15Kb");
         assert_eq!(format_size(1 << 20), "1Mb");

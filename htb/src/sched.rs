@@ -416,7 +416,8 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             self.by_minor.resize((minor + 1).next_power_of_two(), NONE);
         }
         self.by_minor[minor] = idx;
-        self.wait.reserve_classes(self.classes.capacity().max(idx as usize + 1));
+        self.wait
+            .reserve_classes(self.classes.capacity().max(idx as usize + 1));
         self.grow_rows(minor as u32 + 1);
         self.link_child(pidx, idx);
         Ok(Applied { warning, dropped })
@@ -964,8 +965,16 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
         let c = &self.classes[idx as usize];
         let (low, high) = if self.cfg.hysteresis {
             (
-                if c.mode != Mode::CantSend { -c.cbuffer } else { 0 },
-                if c.mode == Mode::CanSend { -c.buffer } else { 0 },
+                if c.mode != Mode::CantSend {
+                    -c.cbuffer
+                } else {
+                    0
+                },
+                if c.mode == Mode::CanSend {
+                    -c.buffer
+                } else {
+                    0
+                },
             )
         } else {
             (0, 0)

@@ -112,8 +112,8 @@ impl Estimator {
         self.last_bytes = bytes;
         self.last_packets = packets;
         let iv = cfg.interval_ns.max(1) as u128;
-        let bps = (db * 8 * 1_000_000_000 << 8) / iv;
-        let pps = (dp * 1_000_000_000 << 8) / iv;
+        let bps = ((db * 8 * 1_000_000_000) << 8) / iv;
+        let pps = ((dp * 1_000_000_000) << 8) / iv;
         if !self.primed {
             self.avg_bps = bps;
             self.avg_pps = pps;

@@ -134,7 +134,11 @@ impl WaitQueues {
                 break;
             }
             let r = l + 1;
-            let c = if r < n && heap[r].before(&heap[l]) { r } else { l };
+            let c = if r < n && heap[r].before(&heap[l]) {
+                r
+            } else {
+                l
+            };
             if !heap[c].before(&heap[i]) {
                 break;
             }

@@ -18,7 +18,10 @@ fn add(q: &mut Htb<SimPacket>, cid: &str, parent: &str, cfg: ClassConfig) {
 }
 
 fn run(q: &mut Htb<SimPacket>, leaves: &[&str]) -> htb::sim::SimReport {
-    let flows: Vec<Flow> = leaves.iter().map(|l| Flow::backlogged(id(l), 1042)).collect();
+    let flows: Vec<Flow> = leaves
+        .iter()
+        .map(|l| Flow::backlogged(id(l), 1042))
+        .collect();
     let r = simulate(q, &flows, &SimConfig::default(), |_| {});
     q.check_invariants();
     r
@@ -39,8 +42,18 @@ fn assert_rate(r: &htb::sim::SimReport, class: &str, expect_mbit: f64) {
 fn excess_is_split_by_default_quantum() {
     let mut q = Htb::new(QdiscConfig::new(1));
     add(&mut q, "1:1", "1:", ClassConfig::new(mbit("30mbit")));
-    add(&mut q, "1:10", "1:1", ClassConfig::new(mbit("5mbit")).ceil(mbit("30mbit")));
-    add(&mut q, "1:20", "1:1", ClassConfig::new(mbit("10mbit")).ceil(mbit("30mbit")));
+    add(
+        &mut q,
+        "1:10",
+        "1:1",
+        ClassConfig::new(mbit("5mbit")).ceil(mbit("30mbit")),
+    );
+    add(
+        &mut q,
+        "1:20",
+        "1:1",
+        ClassConfig::new(mbit("10mbit")).ceil(mbit("30mbit")),
+    );
     let r = run(&mut q, &["1:10", "1:20"]);
     assert_rate(&r, "1:10", 10.0);
     assert_rate(&r, "1:20", 20.0);
@@ -51,8 +64,22 @@ fn excess_is_split_by_default_quantum() {
 fn excess_is_split_by_explicit_quantum() {
     let mut q = Htb::new(QdiscConfig::new(1));
     add(&mut q, "1:1", "1:", ClassConfig::new(mbit("30mbit")));
-    add(&mut q, "1:10", "1:1", ClassConfig::new(mbit("5mbit")).ceil(mbit("30mbit")).quantum(1500));
-    add(&mut q, "1:20", "1:1", ClassConfig::new(mbit("10mbit")).ceil(mbit("30mbit")).quantum(1500));
+    add(
+        &mut q,
+        "1:10",
+        "1:1",
+        ClassConfig::new(mbit("5mbit"))
+            .ceil(mbit("30mbit"))
+            .quantum(1500),
+    );
+    add(
+        &mut q,
+        "1:20",
+        "1:1",
+        ClassConfig::new(mbit("10mbit"))
+            .ceil(mbit("30mbit"))
+            .quantum(1500),
+    );
     let r = run(&mut q, &["1:10", "1:20"]);
     assert_rate(&r, "1:10", 12.5);
     assert_rate(&r, "1:20", 17.5);
@@ -62,8 +89,18 @@ fn excess_is_split_by_explicit_quantum() {
 fn strict_prio_takes_all_excess() {
     let mut q = Htb::new(QdiscConfig::new(1));
     add(&mut q, "1:1", "1:", ClassConfig::new(mbit("20mbit")));
-    add(&mut q, "1:10", "1:1", ClassConfig::new(mbit("5mbit")).ceil(mbit("20mbit")).prio(0));
-    add(&mut q, "1:20", "1:1", ClassConfig::new(mbit("5mbit")).ceil(mbit("20mbit")).prio(1));
+    add(
+        &mut q,
+        "1:10",
+        "1:1",
+        ClassConfig::new(mbit("5mbit")).ceil(mbit("20mbit")).prio(0),
+    );
+    add(
+        &mut q,
+        "1:20",
+        "1:1",
+        ClassConfig::new(mbit("5mbit")).ceil(mbit("20mbit")).prio(1),
+    );
     let r = run(&mut q, &["1:10", "1:20"]);
     assert_rate(&r, "1:10", 15.0);
     assert_rate(&r, "1:20", 5.0);
@@ -76,10 +113,32 @@ fn strict_prio_takes_all_excess() {
 fn three_levels_lend_nearest_first() {
     let mut q = Htb::new(QdiscConfig::new(1));
     add(&mut q, "1:1", "1:", ClassConfig::new(mbit("30mbit")));
-    add(&mut q, "1:2", "1:1", ClassConfig::new(mbit("15mbit")).ceil(mbit("30mbit")));
-    add(&mut q, "1:21", "1:2", ClassConfig::new(mbit("5mbit")).ceil(mbit("30mbit")).prio(1));
-    add(&mut q, "1:22", "1:2", ClassConfig::new(mbit("5mbit")).ceil(mbit("30mbit")).prio(1));
-    add(&mut q, "1:10", "1:1", ClassConfig::new(mbit("10mbit")).ceil(mbit("30mbit")).prio(0));
+    add(
+        &mut q,
+        "1:2",
+        "1:1",
+        ClassConfig::new(mbit("15mbit")).ceil(mbit("30mbit")),
+    );
+    add(
+        &mut q,
+        "1:21",
+        "1:2",
+        ClassConfig::new(mbit("5mbit")).ceil(mbit("30mbit")).prio(1),
+    );
+    add(
+        &mut q,
+        "1:22",
+        "1:2",
+        ClassConfig::new(mbit("5mbit")).ceil(mbit("30mbit")).prio(1),
+    );
+    add(
+        &mut q,
+        "1:10",
+        "1:1",
+        ClassConfig::new(mbit("10mbit"))
+            .ceil(mbit("30mbit"))
+            .prio(0),
+    );
     let r = run(&mut q, &["1:21", "1:22", "1:10"]);
     assert_rate(&r, "1:21", 7.5);
     assert_rate(&r, "1:22", 7.5);
@@ -92,7 +151,12 @@ fn three_levels_lend_nearest_first() {
 #[test]
 fn oversubscribed_parent_carries_children_rates() {
     let mut q = Htb::new(QdiscConfig::new(1));
-    add(&mut q, "1:1", "1:", ClassConfig::new(mbit("10mbit")).ceil(mbit("10mbit")));
+    add(
+        &mut q,
+        "1:1",
+        "1:",
+        ClassConfig::new(mbit("10mbit")).ceil(mbit("10mbit")),
+    );
     add(&mut q, "1:10", "1:1", ClassConfig::new(mbit("8mbit")));
     add(&mut q, "1:20", "1:1", ClassConfig::new(mbit("8mbit")));
     let r = run(&mut q, &["1:10", "1:20"]);
@@ -104,7 +168,12 @@ fn oversubscribed_parent_carries_children_rates() {
 #[test]
 fn top_level_class_never_borrows() {
     let mut q = Htb::new(QdiscConfig::new(1));
-    add(&mut q, "1:1", "1:", ClassConfig::new(mbit("5mbit")).ceil(mbit("10mbit")));
+    add(
+        &mut q,
+        "1:1",
+        "1:",
+        ClassConfig::new(mbit("5mbit")).ceil(mbit("10mbit")),
+    );
     let r = run(&mut q, &["1:1"]);
     assert_rate(&r, "1:1", 5.0);
 }
@@ -129,8 +198,18 @@ fn unclassified_without_default_bypasses_shaping() {
 fn unclassified_goes_to_default_class() {
     let mut q = Htb::new(QdiscConfig::new(1).default_class(0x30));
     add(&mut q, "1:1", "1:", ClassConfig::new(mbit("20mbit")));
-    add(&mut q, "1:10", "1:1", ClassConfig::new(mbit("10mbit")).ceil(mbit("20mbit")));
-    add(&mut q, "1:30", "1:1", ClassConfig::new(mbit("10mbit")).ceil(mbit("20mbit")));
+    add(
+        &mut q,
+        "1:10",
+        "1:1",
+        ClassConfig::new(mbit("10mbit")).ceil(mbit("20mbit")),
+    );
+    add(
+        &mut q,
+        "1:30",
+        "1:1",
+        ClassConfig::new(mbit("10mbit")).ceil(mbit("20mbit")),
+    );
     let flows = [Flow::backlogged(id("1:1"), 1042).unclassified()];
     let r = simulate(&mut q, &flows, &SimConfig::default(), |_| {});
     // The idle 1:10 guarantee is redistributed to the default class.

@@ -77,13 +77,8 @@ fn bucket_is_clamped_before_the_charge() {
 fn debt_is_capped_at_sixty_seconds() {
     let mut q: Htb<u32> = Htb::new(QdiscConfig::new(1));
     // 8 kbit = 1000 B/s: a 65535-byte packet costs 65.5 s.
-    q.add_class(
-        id("1:1"),
-        id("1:"),
-        &ClassConfig::new(1000).burst(1000),
-        0,
-    )
-    .unwrap();
+    q.add_class(id("1:1"), id("1:"), &ClassConfig::new(1000).burst(1000), 0)
+        .unwrap();
     q.enqueue(65_535, id("1:1")).unwrap();
     q.dequeue(0).unwrap();
     let s = q.class_stats(id("1:1")).unwrap();
@@ -327,10 +322,7 @@ fn levels_are_numbered_from_the_top() {
             .unwrap();
     }
     for m in 1..=7u16 {
-        assert_eq!(
-            q.class_info(ClassId::new(1, m)).unwrap().level,
-            8 - m as u8
-        );
+        assert_eq!(q.class_info(ClassId::new(1, m)).unwrap().level, 8 - m as u8);
     }
     assert_eq!(q.class_info(id("1:8")).unwrap().level, 0);
     assert_eq!(
@@ -485,8 +477,13 @@ fn delete_hands_back_packets_and_restores_the_parent_leaf() {
     assert_eq!(q.dequeue(7 * MS), Some(500));
     q.check_invariants();
     // Ids can be reused after deletion.
-    q.add_class(id("1:20"), id("1:1"), &ClassConfig::new(rate("1mbit")), 8 * MS)
-        .unwrap();
+    q.add_class(
+        id("1:20"),
+        id("1:1"),
+        &ClassConfig::new(rate("1mbit")),
+        8 * MS,
+    )
+    .unwrap();
     q.check_invariants();
 }
 
@@ -519,7 +516,11 @@ fn delete_while_active_keeps_round_robin_consistent() {
         }
         if round % 250 == 100 {
             let m = 0x10 + (round / 250) as u16;
-            dropped += q.delete_class(ClassId::new(1, m), now).unwrap().dropped.len();
+            dropped += q
+                .delete_class(ClassId::new(1, m), now)
+                .unwrap()
+                .dropped
+                .len();
         }
         q.check_invariants();
     }
@@ -558,8 +559,13 @@ fn reset_hands_back_everything_and_keeps_tokens() {
 fn drr_sends_a_packet_per_turn_then_about_a_quantum() {
     let mut q: Htb<u32> = Htb::new(QdiscConfig::new(1));
     let big = |c: ClassConfig| c.burst(1 << 20).cburst(1 << 20);
-    q.add_class(id("1:1"), id("1:"), &big(ClassConfig::new(rate("100mbit"))), 0)
-        .unwrap();
+    q.add_class(
+        id("1:1"),
+        id("1:"),
+        &big(ClassConfig::new(rate("100mbit"))),
+        0,
+    )
+    .unwrap();
     // Both leaves green (plenty of burst): served from row 0 by DRR.
     for m in [0xa, 0xb] {
         q.add_class(
@@ -577,7 +583,13 @@ fn drr_sends_a_packet_per_turn_then_about_a_quantum() {
         let _ = i;
     }
     let order: String = (0..12)
-        .map(|_| if q.dequeue(0).unwrap() % 2 == 0 { 'A' } else { 'B' })
+        .map(|_| {
+            if q.dequeue(0).unwrap() % 2 == 0 {
+                'A'
+            } else {
+                'B'
+            }
+        })
         .collect();
     // A sends 1010-byte packets, B 1011. Deficits start at 0, so the first
     // turn is one packet: A 0-1010 < 0 -> +1500 = 490, next; B -> 489.
@@ -590,8 +602,13 @@ fn drr_sends_a_packet_per_turn_then_about_a_quantum() {
 fn prio_orders_service_within_a_level() {
     let mut q: Htb<u32> = Htb::new(QdiscConfig::new(1));
     let big = |c: ClassConfig| c.burst(1 << 20).cburst(1 << 20);
-    q.add_class(id("1:1"), id("1:"), &big(ClassConfig::new(rate("100mbit"))), 0)
-        .unwrap();
+    q.add_class(
+        id("1:1"),
+        id("1:"),
+        &big(ClassConfig::new(rate("100mbit"))),
+        0,
+    )
+    .unwrap();
     for (m, prio) in [(0xa, 3), (0xb, 1)] {
         q.add_class(
             ClassId::new(1, m),
@@ -621,7 +638,11 @@ impl LeafQueue<u32> for Gate {
         self.inner.enqueue(p)
     }
     fn dequeue(&mut self) -> Option<u32> {
-        if self.open { self.inner.dequeue() } else { None }
+        if self.open {
+            self.inner.dequeue()
+        } else {
+            None
+        }
     }
     fn len(&self) -> usize {
         self.inner.len()
@@ -652,8 +673,13 @@ fn non_work_conserving_leaves_are_skipped() {
     q.add_class(id("1:1"), id("1:"), &ClassConfig::new(rate("10mbit")), 0)
         .unwrap();
     for m in [0xa, 0xb] {
-        q.add_class(ClassId::new(1, m), id("1:1"), &ClassConfig::new(rate("5mbit")), 0)
-            .unwrap();
+        q.add_class(
+            ClassId::new(1, m),
+            id("1:1"),
+            &ClassConfig::new(rate("5mbit")),
+            0,
+        )
+        .unwrap();
     }
     let closed = Gate {
         inner: Fifo::default(),
@@ -675,8 +701,13 @@ fn events_budget_defers_work_to_an_immediate_wakeup() {
     q.add_class(id("1:1"), id("1:"), &ClassConfig::new(rate("100mbit")), 0)
         .unwrap();
     for m in 0x10..0x20u16 {
-        q.add_class(ClassId::new(1, m), id("1:1"), &ClassConfig::new(rate("1mbit")), 0)
-            .unwrap();
+        q.add_class(
+            ClassId::new(1, m),
+            id("1:1"),
+            &ClassConfig::new(rate("1mbit")),
+            0,
+        )
+        .unwrap();
     }
     // Every leaf sends a burst and turns red.
     for m in 0x10..0x20u16 {
@@ -707,12 +738,10 @@ fn events_budget_defers_work_to_an_immediate_wakeup() {
 
 #[test]
 fn rate_estimator_tracks_the_sending_rate() {
-    let mut q: Htb<u32> = Htb::new(
-        QdiscConfig::new(1).rate_estimator(htb::EstimatorConfig {
-            interval_ns: 250 * MS,
-            ewma_log: 1,
-        }),
-    );
+    let mut q: Htb<u32> = Htb::new(QdiscConfig::new(1).rate_estimator(htb::EstimatorConfig {
+        interval_ns: 250 * MS,
+        ewma_log: 1,
+    }));
     q.add_class(id("1:1"), id("1:"), &ClassConfig::new(rate("8mbit")), 0)
         .unwrap();
     let mut now = 0;

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace: formatting and lints, Rust unit,
+# integration and doc tests, the benchmarks in test mode, and the comparisons
+# with the live Linux kernel (which skip, saying why, where network
+# namespaces are not available).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test (unit, integration, property, benches in test mode)"
+cargo test --workspace --all-targets
+
+step "doc tests"
+cargo test --workspace --doc
+
+step "kernel comparisons (live Linux HTB as the oracle)"
+cargo test -p htb --test kernel_oracle -- --ignored --nocapture --test-threads=1
+
+step "all tests passed"
