@@ -23,6 +23,7 @@ Python 3.11 standard library only.  See oracle/README.md.
 
 import argparse
 import ctypes
+import fcntl
 import json
 import os
 import re
@@ -220,7 +221,10 @@ class cleaning:
 
 def log(quiet, msg):
     if not quiet:
-        print(f"htb_oracle: {msg}", file=sys.stderr, flush=True)
+        try:
+            print(f"htb_oracle: {msg}", file=sys.stderr, flush=True)
+        except (OSError, ValueError):  # stderr closed or a broken pipe must not abort a run
+            pass
 
 
 # --------------------------------------------------------------------------
@@ -623,7 +627,8 @@ class Attempt:
         for ns in (self.ns_s, self.ns_r):
             p = run(["ip", "netns", "add", ns], check=False)
             if p.returncode != 0:
-                raise SkipError(f"`ip netns add` failed: {p.stderr.strip()}")
+                msg = f"`ip netns add` failed: {p.stderr.strip()}"
+                raise SkipError(msg) if self.no == 1 else SetupError(msg)
             self.created.append(ns)
             if os.path.isdir("/proc/sys/net/ipv6"):
                 run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w",
@@ -653,18 +658,20 @@ class Attempt:
                 msg = f"`{shown}` failed (rc {p.returncode}): {p.stderr.strip()}"
                 if "unknown" in p.stderr.lower() and "qdisc" in toks[:2] and "htb" in toks:
                     raise SkipError(msg)
-                raise ScenarioError(msg)
+                # The same commands worked in attempt 1: a later failure is transient, not the scenario.
+                raise ScenarioError(msg) if self.no == 1 else SetupError(msg)
             if p.stderr.strip():
                 self.tc_warnings.append(f"{shown}: {p.stderr.strip()}")
 
     def read_config(self):
         self.nl = Netlink(self.ns_s)
         self.qdisc0 = self.nl.root_qdisc(self.ifindex)
+        err = ScenarioError if self.no == 1 else SetupError
         if not self.qdisc0 or self.qdisc0["kind"] != "htb":
-            raise ScenarioError(f"root qdisc of {DEV_S} is not htb: {self.qdisc0 and self.qdisc0['kind']}")
+            raise err(f"root qdisc of {DEV_S} is not htb: {self.qdisc0 and self.qdisc0['kind']}")
         self.classes0 = self.nl.classes(self.ifindex)
         if not self.classes0:
-            raise ScenarioError("the scenario creates no HTB class")
+            raise err("the scenario creates no HTB class")
         self.resolved = resolve_flows(self.flows, self.classes0, self.qdisc0)
 
     def start_traffic(self):
@@ -866,7 +873,9 @@ class Attempt:
             "requeues": u32_delta(qa.get("requeues", 0), qb.get("requeues", 0)),
             "direct_pkts": u32_delta(qa.get("direct_pkts", 0), qb.get("direct_pkts", 0)),
         }
-        direct_rate = round((q_bytes - top_bytes) * 8 / dt, 1)
+        # No packet ever took the direct queue -> exactly 0 (the two dumps are not atomic,
+        # so the difference below carries +-1..2 frames of noise otherwise).
+        direct_rate = 0.0 if qb.get("direct_pkts", 0) == 0 else round((q_bytes - top_bytes) * 8 / dt, 1)
 
         rx = None
         if rx0 and rx1 and rx1["t"] > rx0["t"]:
@@ -989,6 +998,34 @@ def check_environment():
         raise SkipError("kernel without network namespaces")
 
 
+def lock_path():
+    for d in ("/run/lock", "/run", "/tmp"):
+        if os.path.isdir(d) and os.access(d, os.W_OK):
+            return os.path.join(d, "htb_oracle.lock")
+    return "/tmp/htb_oracle.lock"
+
+
+def acquire_lock(timeout, quiet):
+    """One oracle at a time on this machine: concurrent runs would perturb each other."""
+    path = lock_path()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    t0 = time.monotonic()
+    announced = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd, time.monotonic() - t0
+        except BlockingIOError:
+            pass
+        if time.monotonic() - t0 >= timeout:
+            os.close(fd)
+            return None, time.monotonic() - t0
+        if not announced:
+            log(quiet, f"waiting for {path} (another oracle run is active)")
+            announced = True
+        time.sleep(0.2)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Measure Linux HTB on the live kernel (test oracle).")
     ap.add_argument("scenario")
@@ -997,6 +1034,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=2, help="valid runs wanted (default 2)")
     ap.add_argument("--max-attempts", type=int, default=6, help="attempts in total, valid or not (default 6)")
     ap.add_argument("--sample-interval", type=float, default=0.25, help="qlen sampling period (default 0.25 s)")
+    ap.add_argument("--lock-timeout", type=float, default=1800.0,
+                    help="seconds to wait for other oracle runs on this machine to finish (default 1800)")
     ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     o = ap.parse_args(argv)
     if o.warmup < 0 or o.window < 1 or o.repeats < 1 or o.max_attempts < 1 or not 0.05 <= o.sample_interval <= o.window:
@@ -1017,6 +1056,18 @@ def main(argv=None):
         signal.signal(s, _on_signal)
 
     t_start = time.monotonic()
+    try:
+        lock_fd, lock_wait = acquire_lock(o.lock_timeout, o.quiet)
+    except Terminated as e:
+        print(f"htb_oracle: {e}", file=sys.stderr)
+        return 128 + e.signum
+    if lock_fd is None:
+        out = {"valid": False, "reasons": [f"timed out after {lock_wait:.0f} s waiting for {lock_path()}"],
+               "scenario": os.path.abspath(o.scenario), "valid_runs": 0, "attempts": 0,
+               "classes": {}, "qdisc": None, "direct_rate_bps": None, "runs": []}
+        out.update(environment())
+        sys.stdout.write(json.dumps(out, indent=1) + "\n")
+        return 0
     runs = []
     tc_warnings = []
     resolved = None
@@ -1038,12 +1089,7 @@ def main(argv=None):
             t_a = time.monotonic()
             att = Attempt(tc_cmds, flows, o, attempt_no)
             try:
-                try:
-                    att.build()
-                except SetupError as e:
-                    if attempt_no == 1 and not att.created:
-                        raise SkipError(str(e)) from e
-                    raise
+                att.build()
                 att.apply_tc()
                 att.read_config()
                 if resolved is None:
@@ -1058,7 +1104,7 @@ def main(argv=None):
                         config[fmt_classid(h)] = cfg
                 att.start_traffic()
                 res = att.measure()
-            except SetupError as e:
+            except (SetupError, OSError) as e:
                 res = {"attempt": attempt_no, "valid": False, "reasons": [f"setup: {e}"]}
             finally:
                 with cleaning():
@@ -1113,6 +1159,7 @@ def main(argv=None):
         "cleanup_errors": cleanup_errors,
         "runs": runs,
         "wall_s": round(time.monotonic() - t_start, 2),
+        "lock_wait_s": round(lock_wait, 2),
     }
     out.update(environment())
     expected = scn.get("expected_rate_bps")

@@ -502,6 +502,9 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             let q = self.classes[idx as usize].queue.as_ref().unwrap();
             (q.len() as u64, q.backlog())
         };
+        let c = &mut self.classes[idx as usize];
+        c.stats.qlen = n;
+        c.stats.backlog = b;
         if n > 0 {
             self.qlen += n;
             self.backlog += b;

@@ -693,6 +693,17 @@ fn non_work_conserving_leaves_are_skipped() {
     assert!(q.stats().nonwc_skips >= 1);
     assert_eq!(q.len(), 1);
     q.check_invariants();
+    // A queue grafted with packets in it is served like any other.
+    let mut full = Gate {
+        inner: Fifo::default(),
+        open: true,
+    };
+    full.enqueue(300).unwrap();
+    let a = q.graft(id("1:a"), full).unwrap();
+    assert_eq!(a.dropped, vec![100]);
+    q.check_invariants();
+    assert_eq!(q.dequeue(SEC), Some(300));
+    q.check_invariants();
 }
 
 #[test]
