@@ -91,6 +91,7 @@ pub mod rate;
 pub mod sched;
 pub mod sim;
 pub mod stats;
+pub mod tc;
 mod waitq;
 
 pub use class::{ClassConfig, ClassId, Mode, QuantumWarning};
