@@ -20,8 +20,9 @@
 
 use crate::class::ClassId;
 use crate::leaf::{LeafQueue, Packet};
-use crate::rate::NSEC_PER_SEC;
+use crate::rate::{NSEC_PER_SEC, parse_rate};
 use crate::sched::Htb;
+use crate::tc::{Diagnostic, Severity};
 
 /// A simulated packet: a length and the flow it belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -410,5 +411,155 @@ pub fn simulate<Q: LeafQueue<SimPacket>>(
         direct_rate_bps: rate(direct_bytes),
         dropped,
         series,
+    }
+}
+
+/// Parses a duration: `10s`, `1.5s`, `100ms`, `250us`, `1000ns`; a bare
+/// number is seconds.
+///
+/// ```
+/// assert_eq!(htb::sim::parse_duration("1.5s"), Some(1_500_000_000));
+/// assert_eq!(htb::sim::parse_duration("100ms"), Some(100_000_000));
+/// assert_eq!(htb::sim::parse_duration("2"), Some(2_000_000_000));
+/// ```
+pub fn parse_duration(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, scale) = [
+        ("ns", 1.0),
+        ("us", 1e3),
+        ("µs", 1e3),
+        ("ms", 1e6),
+        ("s", 1e9),
+    ]
+    .iter()
+    .find_map(|(suf, m)| s.strip_suffix(suf).map(|n| (n, *m)))
+    .unwrap_or((s, 1e9));
+    let v: f64 = num.parse().ok()?;
+    (v.is_finite() && v >= 0.0 && v * scale < u64::MAX as f64).then(|| (v * scale).round() as u64)
+}
+
+/// Parses a flows file: one flow per line,
+/// `CLASSID OFFERED PACKET_SIZE [START [STOP]]`, where CLASSID is `major:minor`
+/// or `-` (unclassified), OFFERED is `max` (always backlogged) or a tc rate,
+/// PACKET_SIZE is the charged frame length in bytes, and START/STOP are
+/// durations. `#` starts a comment.
+///
+/// ```
+/// use htb::sim::{parse_flows, Offered};
+/// let flows = parse_flows("1:10 max 1042\n- 4mbit 1500 2s 8s  # web\n", "f.txt").unwrap();
+/// assert_eq!(flows[0].offered, Offered::Backlogged);
+/// assert_eq!(flows[1].class, None);
+/// assert_eq!(flows[1].offered, Offered::Rate(500_000));
+/// assert_eq!(flows[1].stop_ns, Some(8_000_000_000));
+/// ```
+pub fn parse_flows(text: &str, file: &str) -> Result<Vec<Flow>, Diagnostic> {
+    let mut flows = Vec::new();
+    for (ln, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("");
+        // Words with 1-based columns.
+        let mut words = Vec::new();
+        let mut col = 0;
+        for part in line.split(' ') {
+            for (j, w) in part.split('\t').enumerate() {
+                if j > 0 {
+                    col += 1;
+                }
+                if !w.is_empty() {
+                    words.push((col + 1, w));
+                }
+                col += w.chars().count();
+            }
+            col += 1;
+        }
+        if words.is_empty() {
+            continue;
+        }
+        let err = |(c, _): (usize, &str), msg: String| Diagnostic {
+            file: file.to_string(),
+            line: ln + 1,
+            col: c,
+            severity: Severity::Error,
+            message: msg,
+        };
+        if words.len() < 3 || words.len() > 5 {
+            return Err(err(
+                words[0],
+                format!(
+                    "expected CLASSID OFFERED PACKET_SIZE [START [STOP]], found {} fields",
+                    words.len()
+                ),
+            ));
+        }
+        let class = match words[0].1 {
+            "-" => None,
+            s => Some(
+                s.parse::<ClassId>()
+                    .map_err(|_| err(words[0], format!("invalid class id \"{s}\"")))?,
+            ),
+        };
+        let offered = match words[1].1 {
+            "max" => Offered::Backlogged,
+            s => Offered::Rate(parse_rate(s).ok().filter(|&r| r > 0).ok_or_else(|| {
+                err(
+                    words[1],
+                    format!("invalid offered rate \"{s}\" (a tc rate or max)"),
+                )
+            })?),
+        };
+        let packet_size: u32 = words[2]
+            .1
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| err(words[2], format!("invalid packet size \"{}\"", words[2].1)))?;
+        let time = |i: usize| -> Result<Option<u64>, Diagnostic> {
+            words
+                .get(i)
+                .map(|&w| {
+                    parse_duration(w.1).ok_or_else(|| err(w, format!("invalid time \"{}\"", w.1)))
+                })
+                .transpose()
+        };
+        let start_ns = time(3)?.unwrap_or(0);
+        let stop_ns = time(4)?;
+        if let Some(stop) = stop_ns
+            && stop <= start_ns
+        {
+            return Err(err(words[4], "stop time is not after start time".into()));
+        }
+        flows.push(Flow {
+            class,
+            offered,
+            packet_size,
+            start_ns,
+            stop_ns,
+        });
+    }
+    Ok(flows)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn flows_errors_point_at_the_field() {
+        let e = parse_flows("1:10 max 1042\n1:20  4mbiz 1500\n", "f").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f:2:7: error: invalid offered rate \"4mbiz\" (a tc rate or max)"
+        );
+        let e = parse_flows("1:10 max\n", "f").unwrap_err();
+        assert!(e.to_string().starts_with("f:1:1: error: expected CLASSID"));
+        let e = parse_flows("1:10 max 100 5s 2s\n", "f").unwrap_err();
+        assert_eq!(e.col, 17);
+        assert!(parse_flows("# only a comment\n\n", "f").unwrap().is_empty());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250us"), Some(250_000));
+        assert_eq!(parse_duration("-1s"), None);
+        assert_eq!(parse_duration("x"), None);
     }
 }

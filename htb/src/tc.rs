@@ -23,7 +23,7 @@
 //! ```
 //! use htb::tc::{load, LoadOptions};
 //! let script = "\
-//! # uplink
+//! ## uplink
 //! DEV=eth0
 //! tc qdisc add dev $DEV root handle 1: htb default 20
 //! tc class add dev $DEV parent 1: classid 1:1 htb rate 30mbit
