@@ -38,7 +38,7 @@
 //!
 //! let err = load::<Vec<u8>>("tc qdisc add dev x root handle 1: sfq\n", "bad.tc", &LoadOptions::default())
 //!     .unwrap_err();
-//! assert_eq!(err.to_string(), "bad.tc:1:36: error: unsupported qdisc \"sfq\" (only htb, pfifo and bfifo)");
+//! assert_eq!(err.to_string(), "bad.tc:1:35: error: unsupported qdisc \"sfq\" (only htb, pfifo and bfifo)");
 //! ```
 
 use core::fmt;
