@@ -114,14 +114,31 @@ impl RateCfg {
     /// needed, then multiply by the reciprocal and floor.
     #[inline]
     pub fn len_to_ns(&self, len: u32) -> u64 {
-        let mut len = len as u64 + self.overhead as u64;
-        if len < self.mpu as u64 {
-            len = self.mpu as u64;
-        }
+        self.wire_to_ns(self.wire_len(len))
+    }
+
+    /// The length the rate applies to: `len` plus overhead, at least mpu,
+    /// padded to whole ATM cells on ATM links.
+    #[inline]
+    pub fn wire_len(&self, len: u32) -> u64 {
+        let mut len = (len as u64 + self.overhead as u64).max(self.mpu as u64);
         if self.linklayer == LinkLayer::Atm {
             len = len.div_ceil(48) * 53;
         }
-        ((len as u128 * self.mult as u128) >> self.shift) as u64
+        len
+    }
+
+    /// Transmission time of `wire` bytes (already adjusted by
+    /// [`wire_len`](Self::wire_len)).
+    #[inline]
+    pub fn wire_to_ns(&self, wire: u64) -> u64 {
+        // mult < 2^32, so the product fits 64 bits whenever wire does not
+        // exceed 32 bits; only giant lengths need the wide multiply.
+        if wire <= u32::MAX as u64 {
+            (wire * self.mult as u64) >> self.shift
+        } else {
+            ((wire as u128 * self.mult as u128) >> self.shift) as u64
+        }
     }
 }
 

@@ -193,8 +193,14 @@ struct Class<Q> {
     children: Vec<u32>,
     /// One feed per prio (inner classes), keyed by child rank.
     feeds: Vec<Walk>,
-    stats: ClassStats,
-    est: Option<Estimator>,
+    /// Counters, updated on the data path; `class_stats` assembles the rest.
+    bytes: u64,
+    packets: u64,
+    lends: u64,
+    borrows: u64,
+    drops: u64,
+    overlimits: u64,
+    est: Option<Box<Estimator>>,
 }
 
 /// The HTB qdisc: a class tree that shapes packets of type `P`, with leaf
@@ -401,8 +407,13 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             queue: Some(self.template.fresh()),
             children: Vec::new(),
             feeds: Vec::new(),
-            stats: ClassStats::default(),
-            est: self.cfg.rate_estimator.map(|_| Estimator::default()),
+            bytes: 0,
+            packets: 0,
+            lends: 0,
+            borrows: 0,
+            drops: 0,
+            overlimits: 0,
+            est: self.cfg.rate_estimator.map(|_| Box::default()),
         }) as u32;
         let warning = r.warning;
         self.apply_resolved(idx, r);
@@ -502,9 +513,6 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             let q = self.classes[idx as usize].queue.as_ref().unwrap();
             (q.len() as u64, q.backlog())
         };
-        let c = &mut self.classes[idx as usize];
-        c.stats.qlen = n;
-        c.stats.backlog = b;
         if n > 0 {
             self.qlen += n;
             self.backlog += b;
@@ -525,8 +533,6 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             let c = &mut self.classes[idx as usize];
             if let Some(q) = c.queue.as_mut() {
                 q.drain_into(&mut out);
-                c.stats.backlog = 0;
-                c.stats.qlen = 0;
             }
             for f in &mut c.feeds {
                 f.set.clear();
@@ -619,8 +625,6 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             let bytes = q.backlog();
             q.drain_into(out);
             let n = (out.len() - before) as u64;
-            c.stats.backlog = 0;
-            c.stats.qlen = 0;
             self.qlen -= n;
             self.backlog -= bytes;
             self.stats.drops += n;
@@ -677,10 +681,28 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
 
     fn stats_of(&self, idx: u32) -> ClassStats {
         let c = &self.classes[idx as usize];
-        let mut s = c.stats.clone();
+        let (qlen, backlog) = c
+            .queue
+            .as_ref()
+            .map_or((0, 0), |q| (q.len() as u64, q.backlog()));
+        let mut s = ClassStats {
+            bytes: c.bytes,
+            packets: c.packets,
+            drops: c.drops,
+            overlimits: c.overlimits,
+            requeues: 0,
+            backlog,
+            qlen,
+            lends: c.lends,
+            borrows: c.borrows,
+            giants: 0,
+            tokens: 0,
+            ctokens: 0,
+            rate_est: None,
+        };
         s.tokens = ns_to_ticks(c.tokens).clamp(i32::MIN as i64, i32::MAX as i64) as i32;
         s.ctokens = ns_to_ticks(c.ctokens).clamp(i32::MIN as i64, i32::MAX as i64) as i32;
-        s.rate_est = c.est.as_ref().map(Estimator::estimate);
+        s.rate_est = c.est.as_ref().map(|e| e.estimate());
         s
     }
 
@@ -746,8 +768,6 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
                 let q = c.queue.as_mut().expect("classify returns leaves");
                 match q.enqueue(pkt) {
                     Ok(()) => {
-                        c.stats.qlen += 1;
-                        c.stats.backlog += len;
                         self.qlen += 1;
                         self.backlog += len;
                         if c.prio_activity == 0 {
@@ -756,7 +776,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
                         Ok(())
                     }
                     Err((packet, reason)) => {
-                        c.stats.drops += 1;
+                        c.drops += 1;
                         self.stats.drops += 1;
                         Err(Dropped { packet, reason })
                     }
@@ -961,38 +981,6 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
     // Modes and the wait queues
     // ------------------------------------------------------------------
 
-    /// The colour `idx` would have `diff` ns after its last update, and the
-    /// ns until the deciding bucket is back at zero (for the wait queue).
-    #[inline]
-    fn mode_after(&self, idx: u32, diff: i64) -> (Mode, i64) {
-        let c = &self.classes[idx as usize];
-        let (low, high) = if self.cfg.hysteresis {
-            (
-                if c.mode != Mode::CantSend {
-                    -c.cbuffer
-                } else {
-                    0
-                },
-                if c.mode == Mode::CanSend {
-                    -c.buffer
-                } else {
-                    0
-                },
-            )
-        } else {
-            (0, 0)
-        };
-        let ct = c.ctokens + diff;
-        if ct < low {
-            return (Mode::CantSend, -ct);
-        }
-        let t = c.tokens + diff;
-        if t >= high {
-            return (Mode::CanSend, 0);
-        }
-        (Mode::MayBorrow, -t)
-    }
-
     /// Switches `idx` to `new`, relinking it if it has activity.
     fn set_mode(&mut self, idx: u32, new: Mode) {
         let c = &mut self.classes[idx as usize];
@@ -1001,7 +989,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             return;
         }
         if new == Mode::CantSend {
-            c.stats.overlimits += 1;
+            c.overlimits += 1;
             self.stats.overlimits += 1;
         }
         if c.prio_activity != 0 {
@@ -1047,7 +1035,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             self.wait.remove(idx);
             let c = &self.classes[idx as usize];
             let diff = (self.now - c.t_c).min(MBUFFER as u64) as i64;
-            let (mode, delay) = self.mode_after(idx, diff);
+            let (mode, delay) = class_mode(&self.classes[idx as usize], diff, self.cfg.hysteresis);
             self.set_mode(idx, mode);
             if mode != Mode::CanSend {
                 self.wait_until(idx, delay);
@@ -1119,6 +1107,14 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
     /// descending through inner feeds. Each walk keeps its place; a walk that
     /// runs off its end rewinds and ends the turn of the class above.
     fn lookup_leaf(&mut self, level: usize, prio: usize) -> Option<u32> {
+        // Fast path: the row points straight at a leaf (rows never carry a
+        // resume key, only feeds do).
+        if let Some(key) = self.rows[level][prio].cursor {
+            let idx = self.by_minor[key as usize];
+            if self.classes[idx as usize].queue.is_some() {
+                return Some(idx);
+            }
+        }
         // Frame 0 is the row; frame k > 0 is the feed of inner class stack[k].
         let mut stack = [NONE; MAX_DEPTH + 1];
         let mut sp = 0usize;
@@ -1213,10 +1209,8 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
         };
         let len = pkt.len();
         let c = &mut self.classes[idx as usize];
-        c.stats.bytes += len as u64;
-        c.stats.packets += 1;
-        c.stats.qlen -= 1;
-        c.stats.backlog -= len as u64;
+        c.bytes += len as u64;
+        c.packets += 1;
         let d = &mut c.deficit[level];
         *d = d.wrapping_sub(len as i32);
         let turn_over = *d < 0;
@@ -1240,27 +1234,31 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
     /// charge below it (those classes borrowed).
     fn charge(&mut self, mut idx: u32, level: u8, len: u32) {
         let now = self.now;
+        let hysteresis = self.cfg.hysteresis;
         loop {
             let c = &mut self.classes[idx as usize];
             let diff = (now - c.t_c).min(MBUFFER as u64) as i64;
+            // Rate and ceil share overhead, mpu and link layer (one tc line
+            // sets both), so the wire length is worked out once.
+            let wire = c.rate.wire_len(len);
             if c.level >= level {
                 if c.level == level {
-                    c.stats.lends += 1;
+                    c.lends += 1;
                 }
-                c.tokens = account(c.tokens, diff, c.buffer, c.rate.len_to_ns(len));
+                c.tokens = account(c.tokens, diff, c.buffer, c.rate.wire_to_ns(wire));
             } else {
-                c.stats.borrows += 1;
+                c.borrows += 1;
                 c.tokens += diff;
             }
-            c.ctokens = account(c.ctokens, diff, c.cbuffer, c.ceil.len_to_ns(len));
+            c.ctokens = account(c.ctokens, diff, c.cbuffer, c.ceil.wire_to_ns(wire));
             c.t_c = now;
             if c.level > 0 {
-                c.stats.bytes += len as u64;
-                c.stats.packets += 1;
+                c.bytes += len as u64;
+                c.packets += 1;
             }
             let old = c.mode;
             let parent = c.parent;
-            let (mode, delay) = self.mode_after(idx, 0);
+            let (mode, delay) = class_mode(c, 0, hysteresis);
             if mode != old {
                 self.set_mode(idx, mode);
                 if old != Mode::CanSend {
@@ -1288,7 +1286,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
         }
         while self.now >= self.est_next {
             for (_, c) in self.classes.iter_mut() {
-                let (b, p) = (c.stats.bytes, c.stats.packets);
+                let (b, p) = (c.bytes, c.packets);
                 if let Some(e) = c.est.as_mut() {
                     e.sample(&cfg, b, p);
                 }
@@ -1306,7 +1304,6 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             let i = i as u32;
             if let Some(q) = &c.queue {
                 queued += q.len() as u64;
-                assert_eq!(q.len() as u64, c.stats.qlen, "qlen of {}", c.id);
                 assert_eq!(
                     c.prio_activity != 0,
                     !q.is_empty(),
@@ -1365,6 +1362,37 @@ enum Target {
     Leaf(u32),
     Direct,
     Drop(DropReason),
+}
+
+/// The colour `c` would have `diff` ns after its last update, and the ns
+/// until the deciding bucket is back at zero (for the wait queue).
+#[inline]
+fn class_mode<Q>(c: &Class<Q>, diff: i64, hysteresis: bool) -> (Mode, i64) {
+    let (low, high) = if hysteresis {
+        (
+            if c.mode != Mode::CantSend {
+                -c.cbuffer
+            } else {
+                0
+            },
+            if c.mode == Mode::CanSend {
+                -c.buffer
+            } else {
+                0
+            },
+        )
+    } else {
+        (0, 0)
+    };
+    let ct = c.ctokens + diff;
+    if ct < low {
+        return (Mode::CantSend, -ct);
+    }
+    let t = c.tokens + diff;
+    if t >= high {
+        return (Mode::CanSend, 0);
+    }
+    (Mode::MayBorrow, -t)
 }
 
 /// One bucket update: refill by `diff`, clamp to the bucket depth, *then*
