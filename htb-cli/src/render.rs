@@ -1,16 +1,11 @@
 //! `tc -s [-d] qdisc/class show` text, and `htb show`.
 //!
-//! The class blocks are rendered here from [`ClassInfo`]'s fields rather
-//! than with its `Display`, because iproute2's `-d` output has parts the
-//! library's `Display` lacks (`burst 1600b/1 mpu 0b`, `overhead N`, the
-//! trailing space after `level N`, the short form without `-d`); the format
-//! below was checked against iproute2 6.1 on Linux 6.18.
+//! The text itself comes from the library (`ClassInfo::tc_text`,
+//! `htb::stats::qdisc_tc_text`); the golden test below pins it to the output
+//! of iproute2 6.1 on Linux 6.18.
 
-use std::fmt::Write;
-
-use htb::rate::{format_rate, format_size};
 use htb::sim::SimPacket;
-use htb::{ClassInfo, Htb, QdiscStats};
+use htb::{ClassInfo, Htb, QdiscStats, RateEstimate};
 
 use crate::ScriptArgs;
 use crate::input::{CliError, load_script, print_warnings};
@@ -33,46 +28,9 @@ pub fn show_text(q: &Htb<SimPacket>) -> String {
     out
 }
 
-/// iproute2's `tc_calc_xmitsize`, which shows `burst`/`cburst`: ticks back
-/// to microseconds — *truncated*, since `tc_core_tick2time` returns an
-/// `unsigned` — then bytes at `rate`. (`htb::rate::tc_xmitsize` keeps the
-/// fraction and prints `1597b` where tc prints `1593b` for the default burst
-/// at 30mbit; this is the workaround until the library truncates too.)
-pub fn xmitsize(rate_bytes_ps: u64, ticks: u32) -> u64 {
-    let usec = (ticks as f64 / 15.625) as u32;
-    (rate_bytes_ps as f64 * usec as f64 / 1e6) as u64
-}
-
-/// `%#llx`: `0` for zero, `0x20` otherwise.
-fn alt_hex(v: u16) -> String {
-    if v == 0 {
-        "0".to_string()
-    } else {
-        format!("{v:#x}")
-    }
-}
-
 /// `tc -s -d qdisc show` for the htb qdisc.
 pub fn qdisc_block(q: &Htb<SimPacket>, s: &QdiscStats) -> String {
-    let cfg = q.config();
-    format!(
-        "qdisc htb {}: root refcnt 2 r2q {} default {} direct_packets_stat {} ver 3.17 direct_qlen {}\n \
-         Sent {} bytes {} pkt (dropped {}, overlimits {} requeues {}) \n \
-         backlog {}b {}p requeues {}\n",
-        cfg.handle,
-        cfg.r2q,
-        alt_hex(cfg.default_class),
-        s.direct_packets,
-        cfg.direct_qlen,
-        s.bytes,
-        s.packets,
-        s.drops,
-        s.overlimits,
-        s.requeues,
-        s.backlog,
-        s.qlen,
-        s.requeues,
-    )
+    htb::stats::qdisc_tc_text(q.config(), s)
 }
 
 /// One class as `tc -s class show` (or with `detailed`, `tc -s -d class
@@ -80,68 +38,13 @@ pub fn qdisc_block(q: &Htb<SimPacket>, s: &QdiscStats) -> String {
 /// the rate estimator: (bits/s, packets/s), printed as tc prints an
 /// estimator's `rate 10Mbit 1199pps`.
 pub fn class_block(c: &ClassInfo, detailed: bool, est: Option<(f64, f64)>) -> String {
-    let mut o = String::new();
-    let _ = write!(o, "class htb {} ", c.id);
-    match c.parent {
-        Some(p) => {
-            let _ = write!(o, "parent {p} ");
-        }
-        None => o.push_str("root "),
-    }
-    if c.is_leaf {
-        let _ = write!(o, "prio {} ", c.prio);
-        if detailed {
-            let _ = write!(o, "quantum {} ", c.quantum);
-        }
-    }
-    let _ = write!(o, "rate {} ", format_rate(c.rate));
-    if c.overhead != 0 {
-        let _ = write!(o, "overhead {} ", c.overhead);
-    }
-    let _ = write!(o, "ceil {} ", format_rate(c.ceil));
-    let burst = format_size(xmitsize(c.rate, c.buffer_ticks));
-    let cburst = format_size(xmitsize(c.ceil, c.cbuffer_ticks));
-    if detailed {
-        // ClassInfo carries no link layer yet, so `linklayer atm` classes
-        // also print `ethernet` here (tc would print `linklayer atm`).
-        let mpu = format_size(c.mpu as u64);
-        let _ = write!(
-            o,
-            "linklayer ethernet burst {burst}/1 mpu {mpu} cburst {cburst}/1 mpu {mpu} level {} ",
-            c.level
-        );
-    } else {
-        let _ = write!(o, "burst {burst} cburst {cburst} ");
-    }
-    o.push('\n');
-    let s = &c.stats;
-    let _ = writeln!(
-        o,
-        " Sent {} bytes {} pkt (dropped {}, overlimits {} requeues {}) ",
-        s.bytes, s.packets, s.drops, s.overlimits, s.requeues
-    );
-    let est = est.or(s.rate_est.map(|r| (r.bps as f64, r.pps as f64)));
-    if let Some((bps, pps)) = est {
-        let _ = write!(
-            o,
-            " rate {} {}pps",
-            format_rate((bps / 8.0).round() as u64),
-            pps.round() as u64
-        );
-    }
-    let _ = writeln!(
-        o,
-        " backlog {}b {}p requeues {}",
-        s.backlog, s.qlen, s.requeues
-    );
-    let _ = writeln!(
-        o,
-        " lended: {} borrowed: {} giants: {}",
-        s.lends, s.borrows, s.giants
-    );
-    let _ = writeln!(o, " tokens: {} ctokens: {}", s.tokens, s.ctokens);
-    o.push('\n');
-    o
+    let est = est.map(|(bps, pps)| RateEstimate {
+        bps: bps.round() as u64,
+        pps: pps.round() as u64,
+    });
+    let mut text = c.tc_text(detailed, est);
+    text.push('\n');
+    text
 }
 
 #[cfg(test)]

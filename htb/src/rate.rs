@@ -323,8 +323,9 @@ pub fn tc_xmittime_ticks(rate_bytes_ps: u64, size: u64) -> Option<u32> {
 /// tc's `tc_calc_xmitsize`: converts a tick count back to bytes for display
 /// (lossy).
 pub fn tc_xmitsize(rate_bytes_ps: u64, ticks: u32) -> u64 {
-    let usec = ticks as f64 / 15.625;
-    (rate_bytes_ps as f64 * usec / 1e6) as u64
+    // tc_core_tick2time returns an unsigned: whole microseconds.
+    let usec = (ticks as f64 / 15.625) as u32;
+    (rate_bytes_ps as f64 * usec as f64 / 1e6) as u64
 }
 
 /// Formats a rate given in bytes per second the way `tc` prints it

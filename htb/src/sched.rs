@@ -723,6 +723,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             cbuffer_ticks: c.cbuffer_ticks,
             mpu: c.rate.mpu(),
             overhead: c.rate.overhead(),
+            linklayer: c.rate.linklayer(),
             mode: c.mode,
             stats: self.stats_of(idx),
         })

@@ -121,7 +121,9 @@ pub struct SimConfig {
     /// Link rate in bytes per second; `None` takes packets as fast as HTB
     /// releases them.
     pub link: Option<u64>,
-    /// Packets kept waiting per backlogged flow.
+    /// Packets kept waiting per backlogged flow. A flow whose leaf queue is
+    /// full stops offering (one refused packet, counted as a drop) until one
+    /// of its packets is sent, as a blocking sender would.
     pub backlog_depth: u32,
     /// Largest random start offset added to each flow (ns). Real senders never
     /// start in the same nanosecond; equal-rate classes that do stay
@@ -200,6 +202,9 @@ struct FlowState {
     next_ns: u64,
     sent: u64,
     outstanding: u32,
+    /// A backlogged flow whose last top-up was refused waits until one of
+    /// its packets leaves, like a sender blocked on a full socket buffer.
+    blocked: bool,
 }
 
 fn splitmix(mut x: u64) -> u64 {
@@ -238,6 +243,7 @@ pub fn simulate<Q: LeafQueue<SimPacket>>(
                 next_ns: f.start_ns + jitter,
                 sent: 0,
                 outstanding: 0,
+                blocked: false,
             }
         })
         .collect();
@@ -264,6 +270,7 @@ pub fn simulate<Q: LeafQueue<SimPacket>>(
             }
             Err(_) => {
                 *dropped += 1;
+                st.blocked = f.offered == Offered::Backlogged;
                 false
             }
         }
@@ -300,7 +307,7 @@ pub fn simulate<Q: LeafQueue<SimPacket>>(
             }
             match f.offered {
                 Offered::Backlogged => {
-                    while st.outstanding < cfg.backlog_depth {
+                    while !st.blocked && st.outstanding < cfg.backlog_depth {
                         if !send(q, i, st, &mut dropped) {
                             break;
                         }
@@ -323,6 +330,7 @@ pub fn simulate<Q: LeafQueue<SimPacket>>(
                     Some(p) => {
                         let st = &mut states[p.flow as usize];
                         st.outstanding = st.outstanding.saturating_sub(1);
+                        st.blocked = false;
                         let f = &flows[p.flow as usize];
                         let active = f.stop_ns.is_none_or(|s| now < s) && now >= st.first_ns;
                         if f.offered == Offered::Backlogged && active {
@@ -541,6 +549,30 @@ pub fn parse_flows(text: &str, file: &str) -> Result<Vec<Flow>, Diagnostic> {
 #[cfg(test)]
 mod test {
     use super::*;
+    use crate::{ClassConfig, QdiscConfig};
+
+    #[test]
+    fn backlogged_flow_blocks_on_a_full_leaf_instead_of_spinning() {
+        let mut q: Htb<SimPacket> = Htb::with_queue(QdiscConfig::new(1), crate::Fifo::new(20));
+        q.add_class(
+            ClassId::new(1, 1),
+            ClassId::new(1, 0),
+            &ClassConfig::new(125_000),
+            0,
+        )
+        .unwrap();
+        let flows = [Flow::backlogged(ClassId::new(1, 1), 1000)];
+        let r = simulate(&mut q, &flows, &SimConfig::default(), |_| {});
+        let c = r.class(ClassId::new(1, 1)).unwrap();
+        // At most one refusal per packet sent.
+        assert!(
+            c.drops <= c.packets + 1,
+            "{} drops for {} packets",
+            c.drops,
+            c.packets
+        );
+        assert!((c.rate_bps - 1e6).abs() < 1e4, "{}", c.rate_bps);
+    }
 
     #[test]
     fn flows_errors_point_at_the_field() {

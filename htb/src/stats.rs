@@ -2,9 +2,10 @@
 //! `tc -s qdisc show`, plus the optional rate estimator.
 
 use core::fmt;
+use core::fmt::Write as _;
 
 use crate::class::ClassId;
-use crate::rate::{format_rate, format_size};
+use crate::rate::{LinkLayer, format_rate, format_size};
 
 /// Counters and state of one class, as `tc -s -d class show` reports them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -161,55 +162,114 @@ pub struct ClassInfo {
     pub mpu: u16,
     /// Overhead.
     pub overhead: u16,
+    /// Link layer.
+    pub linklayer: LinkLayer,
     /// Current mode.
     pub mode: crate::Mode,
     /// Statistics.
     pub stats: ClassStats,
 }
 
-impl fmt::Display for ClassInfo {
-    /// The `tc -s -d class show` block for this class.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "class htb {} ", self.id)?;
+impl ClassInfo {
+    /// This class as `tc -s class show` prints it (`detailed`: `tc -s -d`),
+    /// ending with a newline. `est` stands in for a rate estimator's figure
+    /// (tc prints `rate 10Mbit 1199pps` before the backlog); without it the
+    /// class's own estimator is shown, if it has one.
+    pub fn tc_text(&self, detailed: bool, est: Option<RateEstimate>) -> String {
+        let mut o = String::new();
+        let _ = write!(o, "class htb {} ", self.id);
         match self.parent {
-            Some(p) => write!(f, "parent {p} ")?,
-            None => write!(f, "root ")?,
+            Some(p) => {
+                let _ = write!(o, "parent {p} ");
+            }
+            None => o.push_str("root "),
         }
         if self.is_leaf {
-            write!(f, "prio {} quantum {} ", self.prio, self.quantum)?;
+            let _ = write!(o, "prio {} ", self.prio);
+            if detailed {
+                let _ = write!(o, "quantum {} ", self.quantum);
+            }
         }
-        let burst = crate::rate::tc_xmitsize(self.rate, self.buffer_ticks);
-        let cburst = crate::rate::tc_xmitsize(self.ceil, self.cbuffer_ticks);
-        writeln!(
-            f,
-            "rate {} ceil {} linklayer ethernet burst {} cburst {} level {}",
-            format_rate(self.rate),
-            format_rate(self.ceil),
-            format_size(burst),
-            format_size(cburst),
-            self.level
-        )?;
+        let _ = write!(o, "rate {} ", format_rate(self.rate));
+        if self.overhead != 0 {
+            let _ = write!(o, "overhead {} ", self.overhead);
+        }
+        let _ = write!(o, "ceil {} ", format_rate(self.ceil));
+        let burst = format_size(crate::rate::tc_xmitsize(self.rate, self.buffer_ticks));
+        let cburst = format_size(crate::rate::tc_xmitsize(self.ceil, self.cbuffer_ticks));
+        if detailed {
+            let ll = match self.linklayer {
+                LinkLayer::Ethernet => "ethernet",
+                LinkLayer::Atm => "atm",
+            };
+            let mpu = format_size(self.mpu as u64);
+            let _ = write!(
+                o,
+                "linklayer {ll} burst {burst}/1 mpu {mpu} cburst {cburst}/1 mpu {mpu} level {} ",
+                self.level
+            );
+        } else {
+            let _ = write!(o, "burst {burst} cburst {cburst} ");
+        }
+        o.push('\n');
         let s = &self.stats;
-        writeln!(
-            f,
+        let _ = writeln!(
+            o,
             " Sent {} bytes {} pkt (dropped {}, overlimits {} requeues {}) ",
             s.bytes, s.packets, s.drops, s.overlimits, s.requeues
-        )?;
-        if let Some(r) = s.rate_est {
-            write!(f, " rate {} {}pps ", format_rate(r.bps / 8), r.pps)?;
+        );
+        if let Some(r) = est.or(s.rate_est) {
+            let _ = write!(o, " rate {} {}pps", format_rate(r.bps / 8), r.pps);
         }
-        writeln!(
-            f,
+        let _ = writeln!(
+            o,
             " backlog {}b {}p requeues {}",
             s.backlog, s.qlen, s.requeues
-        )?;
-        writeln!(
-            f,
+        );
+        let _ = writeln!(
+            o,
             " lended: {} borrowed: {} giants: {}",
             s.lends, s.borrows, s.giants
-        )?;
-        write!(f, " tokens: {} ctokens: {}", s.tokens, s.ctokens)
+        );
+        let _ = writeln!(o, " tokens: {} ctokens: {}", s.tokens, s.ctokens);
+        o
     }
+}
+
+impl fmt::Display for ClassInfo {
+    /// The `tc -s -d class show` block for this class (without the final
+    /// newline).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.tc_text(true, None).trim_end_matches('\n'))
+    }
+}
+
+/// The qdisc as `tc -s -d qdisc show` prints an HTB root, ending with a
+/// newline.
+pub fn qdisc_tc_text(cfg: &crate::QdiscConfig, s: &QdiscStats) -> String {
+    // `default` is printed with %#llx: 0 stays 0, others get 0x.
+    let default = if cfg.default_class == 0 {
+        "0".to_string()
+    } else {
+        format!("{:#x}", cfg.default_class)
+    };
+    format!(
+        "qdisc htb {:x}: root refcnt 2 r2q {} default {default} direct_packets_stat {} ver 3.17 direct_qlen {}\n \
+         Sent {} bytes {} pkt (dropped {}, overlimits {} requeues {}) \n \
+         backlog {}b {}p requeues {}\n",
+        cfg.handle,
+        cfg.r2q,
+        s.direct_packets,
+        cfg.direct_qlen,
+        s.bytes,
+        s.packets,
+        s.drops,
+        s.overlimits,
+        s.requeues,
+        s.backlog,
+        s.qlen,
+        s.requeues,
+    )
 }
 
 #[cfg(test)]

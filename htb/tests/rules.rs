@@ -777,6 +777,6 @@ fn class_display_looks_like_tc() {
     q.enqueue(1042, id("1:10")).unwrap();
     q.dequeue(0).unwrap();
     let text = q.class_info(id("1:10")).unwrap().to_string();
-    let expect = "class htb 1:10 parent 1:1 prio 0 quantum 62500 rate 5Mbit ceil 30Mbit linklayer ethernet burst 1600b cburst 1597b level 0\n Sent 1042 bytes 1 pkt (dropped 0, overlimits 0 requeues 0) \n backlog 0b 0p requeues 0\n lended: 1 borrowed: 0 giants: 0\n tokens: 13950 ctokens: 2314";
+    let expect = "class htb 1:10 parent 1:1 prio 0 quantum 62500 rate 5Mbit ceil 30Mbit linklayer ethernet burst 1600b/1 mpu 0b cburst 1593b/1 mpu 0b level 0 \n Sent 1042 bytes 1 pkt (dropped 0, overlimits 0 requeues 0) \n backlog 0b 0p requeues 0\n lended: 1 borrowed: 0 giants: 0\n tokens: 13950 ctokens: 2314";
     assert_eq!(text, expect);
 }
