@@ -51,6 +51,8 @@ pub struct RateCfg {
     overhead: u16,
     mpu: u16,
     linklayer: LinkLayer,
+    /// No overhead, no mpu, Ethernet: the wire length is the length.
+    plain: bool,
 }
 
 impl RateCfg {
@@ -76,6 +78,7 @@ impl RateCfg {
             overhead,
             mpu,
             linklayer,
+            plain: overhead == 0 && mpu == 0 && linklayer == LinkLayer::Ethernet,
         }
     }
 
@@ -121,11 +124,25 @@ impl RateCfg {
     /// padded to whole ATM cells on ATM links.
     #[inline]
     pub fn wire_len(&self, len: u32) -> u64 {
+        if self.plain {
+            return len as u64;
+        }
         let mut len = (len as u64 + self.overhead as u64).max(self.mpu as u64);
         if self.linklayer == LinkLayer::Atm {
             len = len.div_ceil(48) * 53;
         }
         len
+    }
+
+    /// True when `other` turns lengths into the same nanoseconds (same
+    /// multiplier, shift and length adjustments).
+    #[inline]
+    pub fn same_cost(&self, other: &RateCfg) -> bool {
+        self.mult == other.mult
+            && self.shift == other.shift
+            && self.overhead == other.overhead
+            && self.mpu == other.mpu
+            && self.linklayer == other.linklayer
     }
 
     /// Transmission time of `wire` bytes (already adjusted by

@@ -183,6 +183,8 @@ struct Class<Q> {
     cbuffer: i64,
     rate: RateCfg,
     ceil: RateCfg,
+    /// `rate` and `ceil` cost the same per byte (one multiply serves both).
+    same_cost: bool,
     buffer_ticks: u32,
     cbuffer_ticks: u32,
     /// DRR deficit per level the leaf can be served from.
@@ -401,6 +403,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             cbuffer: 0,
             rate: r.rate,
             ceil: r.ceil,
+            same_cost: false,
             buffer_ticks: 0,
             cbuffer_ticks: 0,
             deficit: [0; MAX_DEPTH],
@@ -453,6 +456,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
 
     fn apply_resolved(&mut self, idx: u32, r: Resolved) {
         let c = &mut self.classes[idx as usize];
+        c.same_cost = r.rate.same_cost(&r.ceil);
         c.rate = r.rate;
         c.ceil = r.ceil;
         c.buffer_ticks = r.buffer_ticks;
@@ -1242,16 +1246,23 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             // Rate and ceil share overhead, mpu and link layer (one tc line
             // sets both), so the wire length is worked out once.
             let wire = c.rate.wire_len(len);
+            let ceil_cost = c.ceil.wire_to_ns(wire);
             if c.level >= level {
                 if c.level == level {
                     c.lends += 1;
                 }
-                c.tokens = account(c.tokens, diff, c.buffer, c.rate.wire_to_ns(wire));
+                // rate = ceil (every top-level class in practice): one multiply.
+                let cost = if c.same_cost {
+                    ceil_cost
+                } else {
+                    c.rate.wire_to_ns(wire)
+                };
+                c.tokens = account(c.tokens, diff, c.buffer, cost);
             } else {
                 c.borrows += 1;
                 c.tokens += diff;
             }
-            c.ctokens = account(c.ctokens, diff, c.cbuffer, c.ceil.wire_to_ns(wire));
+            c.ctokens = account(c.ctokens, diff, c.cbuffer, ceil_cost);
             c.t_c = now;
             if c.level > 0 {
                 c.bytes += len as u64;

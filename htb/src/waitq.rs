@@ -4,10 +4,12 @@
 //! The kernel uses an rbtree where equal keys go right, so classes with the
 //! same wake time come out in insertion order. We use one indexed binary heap
 //! per level keyed by `(wake time, insertion sequence)`, which gives the same
-//! order, and a shared position table so that a class can be taken out of the
+//! order (4-ary, moving a hole rather than swapping), and a shared position table so that a class can be taken out of the
 //! middle in O(log n) when charging changes its mode.
 
 const NONE: u32 = u32::MAX;
+/// Children per heap node: a 4-ary heap is half as deep as a binary one.
+const ARITY: usize = 4;
 
 #[derive(Clone, Copy, Debug)]
 struct Entry {
@@ -61,16 +63,15 @@ impl WaitQueues {
     pub(crate) fn push(&mut self, level: usize, class: u32, key: u64) {
         debug_assert!(!self.contains(class));
         self.seq += 1;
-        let heap = &mut self.heaps[level];
-        heap.push(Entry {
+        let e = Entry {
             key,
             seq: self.seq,
             class,
-        });
+        };
         self.level_of[class as usize] = level as u8;
-        let i = heap.len() - 1;
-        self.pos[class as usize] = i as u32;
-        self.sift_up(level, i);
+        self.heaps[level].push(e);
+        let i = self.heaps[level].len() - 1;
+        self.sift_up(level, i, e);
     }
 
     /// The earliest entry of `level`: `(wake time, class)`.
@@ -89,16 +90,16 @@ impl WaitQueues {
         }
         let level = self.level_of[class as usize] as usize;
         let i = p as usize;
-        let heap = &mut self.heaps[level];
-        let last = heap.len() - 1;
-        heap.swap(i, last);
-        heap.pop();
         self.pos[class as usize] = NONE;
-        if i < last {
-            let moved = self.heaps[level][i].class;
-            self.pos[moved as usize] = i as u32;
-            self.sift_down(level, i);
-            self.sift_up(level, i);
+        let last = self.heaps[level].pop().expect("class is in this heap");
+        if i < self.heaps[level].len() {
+            // Refill the hole with the former last entry, moving it whichever
+            // way restores the order (at most one of the two moves).
+            if i > 0 && last.before(&self.heaps[level][(i - 1) / ARITY]) {
+                self.sift_up(level, i, last);
+            } else {
+                self.sift_down(level, i, last);
+            }
         }
     }
 
@@ -111,42 +112,48 @@ impl WaitQueues {
         }
     }
 
-    fn sift_up(&mut self, level: usize, mut i: usize) {
+    /// Places `e` at hole `i`, moving the hole towards the root while `e`
+    /// comes first.
+    fn sift_up(&mut self, level: usize, mut i: usize, e: Entry) {
         let heap = &mut self.heaps[level];
         while i > 0 {
-            let parent = (i - 1) / 2;
-            if !heap[i].before(&heap[parent]) {
+            let parent = (i - 1) / ARITY;
+            if !e.before(&heap[parent]) {
                 break;
             }
-            heap.swap(i, parent);
+            heap[i] = heap[parent];
             self.pos[heap[i].class as usize] = i as u32;
-            self.pos[heap[parent].class as usize] = parent as u32;
             i = parent;
         }
+        heap[i] = e;
+        self.pos[e.class as usize] = i as u32;
     }
 
-    fn sift_down(&mut self, level: usize, mut i: usize) {
+    /// Places `e` at hole `i`, moving the hole towards the leaves while a
+    /// child comes first.
+    fn sift_down(&mut self, level: usize, mut i: usize, e: Entry) {
         let heap = &mut self.heaps[level];
         let n = heap.len();
         loop {
-            let l = 2 * i + 1;
-            if l >= n {
+            let first = ARITY * i + 1;
+            if first >= n {
                 break;
             }
-            let r = l + 1;
-            let c = if r < n && heap[r].before(&heap[l]) {
-                r
-            } else {
-                l
-            };
-            if !heap[c].before(&heap[i]) {
+            let mut c = first;
+            for k in first + 1..(first + ARITY).min(n) {
+                if heap[k].before(&heap[c]) {
+                    c = k;
+                }
+            }
+            if !heap[c].before(&e) {
                 break;
             }
-            heap.swap(i, c);
+            heap[i] = heap[c];
             self.pos[heap[i].class as usize] = i as u32;
-            self.pos[heap[c].class as usize] = c as u32;
             i = c;
         }
+        heap[i] = e;
+        self.pos[e.class as usize] = i as u32;
     }
 }
 
