@@ -4,15 +4,20 @@
 Usage:
     python3 oracle/htb_oracle.py SCENARIO.json [--warmup 2] [--window 6]
         [--repeats 2] [--max-attempts 6] [--sample-interval 0.25] [--quiet]
+    python3 oracle/htb_oracle.py --script FILE.tc --flows FILE.flows [options as above]
 
 For each attempt the script builds a fresh pair of network namespaces joined
 by a veth (sender vS -> receiver vR, IPv6 off, static neighbours), installs the
-scenario's HTB tree on vS, starts one saturating UDP sender per flow
-(classified by SO_PRIORITY = classid), warms up, then measures a window by
+scenario's HTB tree on vS, starts one UDP sender per flow (saturating or paced,
+classified by SO_PRIORITY = classid), warms up, then measures a window by
 dumping the class and qdisc counters over rtnetlink from a socket that lives
 in the sender namespace, while the senders still run.  Runs with vCPU steal
-above 0.5 % or with a backlogged leaf that ever had an empty queue are
-discarded and retried.
+above 0.5 %, with a backlogged leaf that ever had an empty queue, or with an
+unshaped paced flow that arrived short of its rate are discarded and retried.
+
+The second form takes the same inputs as `htb simulate SCRIPT --traffic FLOWS`:
+a tc script (its device is replaced by the sender veth) and a flows file
+(`CLASSID OFFERED PACKET_SIZE [START [STOP]]`, PACKET_SIZE = L2 frame length).
 
 Exactly one JSON object is printed on stdout.  Exit codes: 0 = JSON printed
 (valid or not), 2 = bad arguments or scenario, 77 = not root or network
@@ -84,6 +89,7 @@ libc = ctypes.CDLL(None, use_errno=True)
 libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
 ppid, prio, payload, ip, port = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 deadline, rate, sndbuf = float(sys.argv[6]), float(sys.argv[7]), int(sys.argv[8])
+start_at, stop_at = float(sys.argv[9]), float(sys.argv[10])  # CLOCK_MONOTONIC; stop_at <= 0: no stop
 if os.getppid() != ppid:
     sys.exit(0)
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -94,8 +100,12 @@ except OSError:
     s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
 data, dst, send, mono = bytes(payload), (ip, port), s.sendto, time.monotonic
 OK_ERRS = (errno.ENOBUFS, errno.EAGAIN, errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH)
+end = min(deadline, stop_at) if stop_at > 0 else deadline
+now = mono()
+if start_at > now:  # common start barrier (and the flow's START)
+    time.sleep(start_at - now)
 if rate <= 0:  # saturating: blocking sendto loop, HTB back-pressures us via the send buffer
-    while mono() < deadline:
+    while mono() < end:
         for _ in range(64):
             try:
                 send(data, dst)
@@ -107,7 +117,7 @@ else:  # paced at the L2 rate, random phase, catch-up capped at 50 ms
     nxt = mono() + random.random() * interval
     while True:
         now = mono()
-        if now >= deadline:
+        if now >= end:
             break
         if nxt > now:
             time.sleep(nxt - now)
@@ -120,6 +130,10 @@ else:  # paced at the L2 rate, random phase, catch-up capped at 50 ms
         lag = mono() - nxt
         if lag > 0.05:
             nxt += lag - 0.05
+# After STOP: stay alive (quietly) so that the controller can tell a stopped flow from a dead sender.
+now = mono()
+if deadline > now:
+    time.sleep(deadline - now)
 """
 
 RECEIVER_CODE = r"""
@@ -534,7 +548,7 @@ def load_scenario(path):
         if "-n" in toks or "-netns" in toks:
             raise ScenarioError(f"command must not select a namespace itself: {c!r}")
         toks = [t.replace("${DEV}", DEV_S).replace("$DEV", DEV_S) for t in toks[1:]]
-        tc_cmds.append(toks)
+        tc_cmds.append((toks, False, None))
     flows = scn.get("flows")
     if not isinstance(flows, list) or not flows:
         raise ScenarioError("'flows' must be a non-empty list")
@@ -564,21 +578,226 @@ def load_scenario(path):
                     check_leaf = parse_classid(check_leaf)
                 except ValueError as e:
                     raise ScenarioError(f"flow {i}: check_leaf: {e}") from e
-        norm.append({
-            "index": i,
-            "class": None if c is None else fmt_classid(prio),
-            "priority": prio,
-            "payload": payload,
-            "frame_len": payload + L2_OVERHEAD,
-            "rate_bps": rate,
-            "port": BASE_PORT + i,
-            "check_leaf": check_leaf,
-        })
+        norm.append(make_flow(i, c, payload, rate, check_leaf))
     return scn, tc_cmds, norm
 
 
-def resolve_flows(flows, classes, qdisc):
-    """Where each flow lands (mirrors htb_classify for SO_PRIORITY + default)."""
+# --------------------------------------------------------------------------
+# Script + flows files (the inputs of `htb simulate SCRIPT --traffic FLOWS`)
+
+# tc's rate units (iproute2 get_rate; a bare number is bit/s), as multipliers to bit/s.
+RATE_UNITS = {"": 1.0, "bit": 1.0, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9, "tbit": 1e12,
+              "kibit": 1024.0, "mibit": 1024.0 ** 2, "gibit": 1024.0 ** 3, "tibit": 1024.0 ** 4,
+              "bps": 8.0, "kbps": 8e3, "mbps": 8e6, "gbps": 8e9, "tbps": 8e12,
+              "kibps": 8 * 1024.0, "mibps": 8 * 1024.0 ** 2, "gibps": 8 * 1024.0 ** 3, "tibps": 8 * 1024.0 ** 4}
+DURATION_UNITS = (("ns", 1e-9), ("us", 1e-6), ("\u00b5s", 1e-6), ("ms", 1e-3), ("s", 1.0))
+NUM_RE = re.compile(r"^([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)([A-Za-z]*)$")
+VAR_RE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+ASSIGN_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+
+
+def parse_tc_rate(s):
+    """tc rate -> bit/s, truncated to whole bytes per second like tc (and htb::rate::parse_rate)."""
+    m = NUM_RE.match(s.strip())
+    if not m or m.group(2).lower() not in RATE_UNITS:
+        raise ValueError(f"invalid rate {s!r} (a tc rate such as 4mbit, or max)")
+    byte_rate = int(float(m.group(1)) * RATE_UNITS[m.group(2).lower()] / 8.0)
+    if byte_rate <= 0:
+        raise ValueError(f"rate {s!r} is zero")
+    return byte_rate * 8
+
+
+def parse_duration_s(s):
+    """A duration like 2s, 500ms, 1.5 (seconds) -> seconds (htb::sim::parse_duration)."""
+    t = s.strip()
+    scale = 1.0
+    for suf, m in DURATION_UNITS:
+        if t.endswith(suf):
+            t, scale = t[:-len(suf)], m
+            break
+    try:
+        v = float(t)
+    except ValueError:
+        raise ValueError(f"invalid time {s!r}") from None
+    if not v >= 0 or v == float("inf"):
+        raise ValueError(f"invalid time {s!r}")
+    return v * scale
+
+
+def _logical_lines(text):
+    """(line number, text) with backslash continuations joined."""
+    out, buf, start = [], "", None
+    for n, line in enumerate(text.splitlines(), 1):
+        if start is None:
+            start = n
+        if line.endswith("\\") and not line.lstrip().startswith("#"):
+            buf += line[:-1] + " "
+            continue
+        out.append((start, buf + line))
+        buf, start = "", None
+    if buf.strip():
+        out.append((start, buf))
+    return out
+
+
+def load_tc_script(path):
+    """The tc lines of a user's shell script, ready to run in the sender namespace.
+
+    Accepts what `htb simulate` accepts: comments, blank lines, backslash continuations,
+    NAME=value assignments with $NAME/${NAME} expansion, a leading sudo or $TC, trailing
+    redirections and `|| true`.  The device is always the sender veth: DEV=... is forced to
+    vS, $DEV is vS even when the script does not set it, and the word after every `dev` is
+    replaced.  A line that ends in `|| true` or silences stderr, and `tc qdisc del`, may fail
+    (on a fresh device `qdisc del` always does); any other failure is an error.
+    Returns a list of (tokens after `tc`, may_fail, "file:line").
+    """
+    try:
+        with open(path) as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScenarioError(f"cannot read {path}: {e}") from e
+    name = os.path.basename(path)
+    vars_ = {"DEV": DEV_S, "TC": "tc"}
+    cmds = []
+    for ln, line in _logical_lines(text):
+        where = f"{name}:{ln}"
+        try:
+            lex = shlex.shlex(line, posix=True)
+            lex.whitespace_split = True
+            lex.commenters = "#"
+            toks = list(lex)
+        except ValueError as e:
+            raise ScenarioError(f"{where}: cannot parse: {e}") from e
+        if not toks:
+            continue
+        may_fail = False
+        for i, t in enumerate(toks):
+            if t in (";", "&", "&&", "|", "||", ";;"):
+                rest = toks[i + 1:]
+                if t == "||" and rest in (["true"], [":"]):
+                    may_fail = True
+                elif t == ";" and not rest:
+                    pass
+                else:
+                    raise ScenarioError(f"{where}: only one tc command per line (found {t!r})")
+                toks = toks[:i]
+                break
+        words = []
+        skip_next = False
+        for t in toks:
+            if skip_next:
+                skip_next = False
+                continue
+            if re.fullmatch(r"[0-9&]?>>?(&[0-9])?", t):  # `2>` followed by its target
+                skip_next = not t.endswith(("&1", "&2"))
+                may_fail = may_fail or t.startswith(("2", "&"))
+                continue
+            if re.fullmatch(r"[0-9&]?>>?\S+", t):
+                may_fail = may_fail or t.startswith(("2", "&"))
+                continue
+            words.append(t)
+        if not words:
+            continue
+        m = ASSIGN_RE.match(words[0])
+        if len(words) == 1 and m:
+            if m.group(1) != "DEV":
+                vars_[m.group(1)] = _expand(m.group(2), vars_, where)
+            continue
+        if words[0] == "export" and len(words) == 2 and ASSIGN_RE.match(words[1]):
+            m = ASSIGN_RE.match(words[1])
+            if m.group(1) != "DEV":
+                vars_[m.group(1)] = _expand(m.group(2), vars_, where)
+            continue
+        expanded = []
+        for w in words:
+            expanded.extend(_expand(w, vars_, where).split() if "$" in w else [w])
+        while expanded and expanded[0] in ("sudo", "command", "exec"):
+            expanded = expanded[1:]
+        if not expanded or not (expanded[0] == "tc" or expanded[0].endswith("/tc")):
+            raise ScenarioError(f"{where}: expected a tc command, found {expanded[:1]}")
+        args = expanded[1:]
+        if any(a in ("-n", "-netns", "-batch", "-b", "-force") for a in args):
+            raise ScenarioError(f"{where}: tc options -n/-netns/-batch/-force are not supported here")
+        args = [DEV_S if i > 0 and args[i - 1] == "dev" else a for i, a in enumerate(args)]
+        if len(args) >= 2 and args[0] in ("qdisc", "q") and args[1] in ("del", "delete"):
+            may_fail = True
+        cmds.append((args, may_fail, where))
+    if not cmds:
+        raise ScenarioError(f"{path}: no tc command")
+    return cmds
+
+
+def _expand(word, vars_, where):
+    def sub(m):
+        name = m.group(1) or m.group(2)
+        if name not in vars_:
+            raise ScenarioError(f"{where}: variable ${name} is not set in the script")
+        return vars_[name]
+    return VAR_RE.sub(sub, word)
+
+
+def make_flow(i, cls, payload, rate, check_leaf="auto", start_s=0.0, stop_s=None, where=None):
+    try:
+        prio = 0 if cls is None else parse_classid(cls)
+    except ValueError as e:
+        raise ScenarioError(f"{where or f'flow {i}'}: {e}") from e
+    return {
+        "index": i,
+        "class": None if cls is None else fmt_classid(prio),
+        "priority": prio,
+        "payload": payload,
+        "frame_len": payload + L2_OVERHEAD,
+        "rate_bps": rate,
+        "port": BASE_PORT + i,
+        "check_leaf": check_leaf,
+        "start_s": start_s,
+        "stop_s": stop_s,
+        "where": where,
+    }
+
+
+def load_flows_file(path):
+    """`CLASSID OFFERED PACKET_SIZE [START [STOP]]` per line (htb::sim::parse_flows)."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScenarioError(f"cannot read {path}: {e}") from e
+    name = os.path.basename(path)
+    flows = []
+    for ln, raw in enumerate(text.splitlines(), 1):
+        words = raw.split("#", 1)[0].split()
+        if not words:
+            continue
+        where = f"{name}:{ln}"
+        if not 3 <= len(words) <= 5:
+            raise ScenarioError(f"{where}: expected CLASSID OFFERED PACKET_SIZE [START [STOP]], "
+                                f"found {len(words)} fields")
+        cls = None if words[0] == "-" else words[0]
+        try:
+            rate = 0 if words[1] == "max" else parse_tc_rate(words[1])
+            size = int(words[2])
+            start = parse_duration_s(words[3]) if len(words) > 3 else 0.0
+            stop = parse_duration_s(words[4]) if len(words) > 4 else None
+        except ValueError as e:
+            raise ScenarioError(f"{where}: {e}") from e
+        if not L2_OVERHEAD + 1 <= size <= L2_OVERHEAD + MAX_PAYLOAD:
+            raise ScenarioError(f"{where}: packet size {size} is not a single UDP/IPv4 Ethernet frame "
+                                f"({L2_OVERHEAD + 1}..{L2_OVERHEAD + MAX_PAYLOAD} bytes)")
+        if stop is not None and stop <= start:
+            raise ScenarioError(f"{where}: stop time is not after start time")
+        flows.append(make_flow(len(flows), cls, size - L2_OVERHEAD, rate, "auto", start, stop, where))
+    if not flows:
+        raise ScenarioError(f"{path}: no flows")
+    return flows
+
+
+def resolve_flows(flows, classes, qdisc, warmup=0.0, window=0.0):
+    """Where each flow lands (mirrors htb_classify for SO_PRIORITY + default).
+
+    A saturating flow is checked for backlog only when it sends during the whole window
+    (START before the warm-up ends, no STOP before the window ends).
+    """
     handle = qdisc["handle"]
     default = (handle & 0xFFFF0000) | qdisc.get("defcls", 0)
     dcl = classes.get(default)
@@ -593,10 +812,12 @@ def resolve_flows(flows, classes, qdisc):
             lands = prio
         else:
             lands = default_leaf  # (filters, if the scenario adds any, may change this)
+        whole_window = fl.get("start_s", 0.0) <= max(0.0, warmup - 0.5) and (
+            fl.get("stop_s") is None or fl["stop_s"] >= warmup + window + 1.0)
         if fl["check_leaf"] != "auto":
             check = fl["check_leaf"]
         else:
-            check = lands if fl["rate_bps"] == 0 else None
+            check = lands if fl["rate_bps"] == 0 and whole_window else None
         out.append({"lands_in": fmt_classid(lands) if lands is not None else "direct",
                     "check_leaf": fmt_classid(check) if check is not None else None})
     return out
@@ -650,10 +871,12 @@ class Attempt:
              "dev", DEV_R, "nud", "permanent"])
 
     def apply_tc(self):
-        for toks in self.tc_cmds:
+        for toks, may_fail, where in self.tc_cmds:
             cmd = ["tc", "-n", self.ns_s] + toks
             p = run(cmd, check=False)
-            shown = "tc " + " ".join(shlex.quote(t) for t in toks)
+            shown = (f"{where}: " if where else "") + "tc " + " ".join(shlex.quote(t) for t in toks)
+            if p.returncode != 0 and may_fail:
+                continue
             if p.returncode != 0:
                 msg = f"`{shown}` failed (rc {p.returncode}): {p.stderr.strip()}"
                 if "unknown" in p.stderr.lower() and "qdisc" in toks[:2] and "htb" in toks:
@@ -672,14 +895,24 @@ class Attempt:
         self.classes0 = self.nl.classes(self.ifindex)
         if not self.classes0:
             raise err("the scenario creates no HTB class")
-        self.resolved = resolve_flows(self.flows, self.classes0, self.qdisc0)
+        self.resolved = resolve_flows(self.flows, self.classes0, self.qdisc0, self.opts.warmup, self.opts.window)
+        for fl, r in zip(self.flows, self.resolved):
+            if r["lands_in"] == "direct" and not fl["rate_bps"]:
+                # Unshaped and unpaced, a blocking sender never blocks: it burns a whole vCPU and
+                # starves the rest of the measurement.  (Always the same answer: a scenario error.)
+                raise ScenarioError(f"{fl.get('where') or 'flow ' + str(fl['index'])}: a saturating (max) flow "
+                                    "lands in the direct queue (unshaped): pace it with a rate instead")
 
     def start_traffic(self):
-        deadline = time.monotonic() + self.opts.warmup + self.opts.window + 60
+        # Every sender waits for a common start t0 (the flows' time zero), so that START/STOP
+        # offsets and the warm-up mean the same as in `htb simulate`; the margin covers
+        # spawning the interpreters.
+        self.t0 = time.monotonic() + 0.3 + 0.02 * len(self.flows)
+        deadline = self.t0 + self.opts.warmup + self.opts.window + 60
         ports = ",".join(str(f["port"]) for f in self.flows)
         ef = tempfile.TemporaryFile()
         self.errfiles.append(ef)
-        self.receiver = subprocess.Popen(
+        self.receiver = subprocess.Popen(  # starts before t0: the receiver is ready before any packet
             ["ip", "netns", "exec", self.ns_r, sys.executable, "-S", "-c", RECEIVER_CODE,
              str(os.getpid()), IP_R, repr(deadline), str(RCVBUF), ports],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=ef, process_group=0)
@@ -692,7 +925,8 @@ class Attempt:
             p = subprocess.Popen(
                 ["ip", "netns", "exec", self.ns_s, sys.executable, "-S", "-c", SENDER_CODE,
                  str(os.getpid()), str(fl["priority"]), str(fl["payload"]), IP_R, str(fl["port"]),
-                 repr(deadline), repr(float(fl["rate_bps"])), str(SNDBUF)],
+                 repr(deadline), repr(float(fl["rate_bps"])), str(SNDBUF),
+                 repr(self.t0 + fl["start_s"]), repr(self.t0 + fl["stop_s"] if fl["stop_s"] is not None else 0.0)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=ef, process_group=0)
             self.procs.append((p, ef))
 
@@ -757,8 +991,9 @@ class Attempt:
 
     def measure(self):
         o = self.opts
-        t_build = time.monotonic()
-        time.sleep(o.warmup)
+        t_build = self.t0
+        self.spawn_overrun = time.monotonic() - self.t0  # > 0: senders started late
+        time.sleep(max(0.0, self.t0 + o.warmup - time.monotonic()))
         dead = self.dead_senders()
         if dead:
             raise SetupError("; ".join(dead))
@@ -767,8 +1002,12 @@ class Attempt:
         qlen_zero = {c: 0 for c in checks}
         qlen_min = {c: None for c in checks}
         qlen_missing = {c: 0 for c in checks}
+        leaf_zero = {}  # every leaf: samples with an empty queue (for the paced-flow check)
 
         def sample(classes):
+            for h, st in classes.items():
+                if st.get("config", {}).get("level") == 0:
+                    leaf_zero[h] = leaf_zero.get(h, 0) + (st.get("qlen", 0) == 0)
             for c, h in zip(checks, check_ids):
                 st = classes.get(h)
                 if st is None or "qlen" not in st:
@@ -886,6 +1125,23 @@ class Attempt:
                 db = rx1["bytes"][i] - rx0["bytes"][i]
                 rx.append(round((db + L2_OVERHEAD * dp) * 8 / rdt, 1))
 
+        # A paced flow that HTB does not hold back (direct queue, or a leaf that was empty in at
+        # least 80 % of the samples) must have arrived at its rate: otherwise the sender was
+        # starved of CPU and offered less than the flows file says.
+        for i, (fl, r) in enumerate(zip(self.flows, self.resolved)):
+            if not fl["rate_bps"] or fl["start_s"] > max(0.0, o.warmup - 0.5) or (
+                    fl["stop_s"] is not None and fl["stop_s"] < o.warmup + o.window + 1.0):
+                continue
+            lands = r["lands_in"]
+            free = lands == "direct" or leaf_zero.get(parse_classid(lands), 0) >= 0.8 * n_samples
+            if not free:
+                continue
+            if rx is None:
+                reasons.append(f"paced flow {i}: no receiver counts")
+            elif rx[i] < 0.99 * fl["rate_bps"]:
+                reasons.append(f"paced flow {i} ({lands}) under-delivered: received "
+                               f"{rx[i] / 1e6:.3f} of {fl['rate_bps'] / 1e6:.3f} Mbit/s (sender starved)")
+
         return {
             "attempt": self.no,
             "valid": not reasons,
@@ -909,6 +1165,7 @@ class Attempt:
             "qdisc": qdisc,
             "direct_rate_bps": direct_rate,
             "receiver_rate_bps": rx,
+            "spawn_after_t0_s": round(self.spawn_overrun, 3),
         }
 
     # -- teardown ----------------------------------------------------------
@@ -1028,7 +1285,9 @@ def acquire_lock(timeout, quiet):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Measure Linux HTB on the live kernel (test oracle).")
-    ap.add_argument("scenario")
+    ap.add_argument("scenario", nargs="?", help="scenario JSON (or use --script and --flows)")
+    ap.add_argument("--script", help="tc script, as for `htb simulate SCRIPT` (with --flows)")
+    ap.add_argument("--flows", help="flows file, as for `htb simulate --traffic FLOWS` (with --script)")
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds of traffic before the window (default 2)")
     ap.add_argument("--window", type=float, default=6.0, help="measurement window in seconds (default 6)")
     ap.add_argument("--repeats", type=int, default=2, help="valid runs wanted (default 2)")
@@ -1041,8 +1300,16 @@ def main(argv=None):
     if o.warmup < 0 or o.window < 1 or o.repeats < 1 or o.max_attempts < 1 or not 0.05 <= o.sample_interval <= o.window:
         ap.error("need warmup >= 0, window >= 1, repeats >= 1, max-attempts >= 1, 0.05 <= sample-interval <= window")
 
+    if (o.scenario is None) == (o.script is None) or (o.script is None) != (o.flows is None):
+        ap.error("give either SCENARIO.json or both --script FILE and --flows FILE")
     try:
-        scn, tc_cmds, flows = load_scenario(o.scenario)
+        if o.scenario is not None:
+            scn, tc_cmds, flows = load_scenario(o.scenario)
+            source = {"scenario": os.path.abspath(o.scenario)}
+        else:
+            scn, tc_cmds, flows = {}, load_tc_script(o.script), load_flows_file(o.flows)
+            source = {"scenario": os.path.abspath(o.script), "script": os.path.abspath(o.script),
+                      "flows_file": os.path.abspath(o.flows)}
     except ScenarioError as e:
         print(f"htb_oracle: bad scenario: {e}", file=sys.stderr)
         return EXIT_BAD_SCENARIO
@@ -1063,7 +1330,7 @@ def main(argv=None):
         return 128 + e.signum
     if lock_fd is None:
         out = {"valid": False, "reasons": [f"timed out after {lock_wait:.0f} s waiting for {lock_path()}"],
-               "scenario": os.path.abspath(o.scenario), "valid_runs": 0, "attempts": 0,
+               **source, "valid_runs": 0, "attempts": 0,
                "classes": {}, "qdisc": None, "direct_rate_bps": None, "runs": []}
         out.update(environment())
         sys.stdout.write(json.dumps(out, indent=1) + "\n")
@@ -1142,7 +1409,7 @@ def main(argv=None):
     out = {
         "valid": ok,
         "reasons": reasons,
-        "scenario": os.path.abspath(o.scenario),
+        **source,
         "valid_runs": len(valid_runs),
         "attempts": len(runs),
         "params": {"warmup_s": o.warmup, "window_s": o.window, "repeats": o.repeats,
@@ -1153,6 +1420,7 @@ def main(argv=None):
         "direct_rate_bps": direct,
         "flows": [{"class": f["class"], "priority": f["priority"], "payload": f["payload"],
                    "frame_len": f["frame_len"], "rate_bps": f["rate_bps"] or None,
+                   "start_s": f["start_s"], "stop_s": f["stop_s"],
                    **(resolved[i] if resolved else {})} for i, f in enumerate(flows)],
         "config": {"qdisc": qdisc_config, "classes": config},
         "tc_warnings": tc_warnings,

@@ -1111,6 +1111,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
     /// Finds the leaf the round robin of row (`level`, `prio`) points at,
     /// descending through inner feeds. Each walk keeps its place; a walk that
     /// runs off its end rewinds and ends the turn of the class above.
+    #[inline]
     fn lookup_leaf(&mut self, level: usize, prio: usize) -> Option<u32> {
         // Fast path: the row points straight at a leaf (rows never carry a
         // resume key, only feeds do).
@@ -1120,6 +1121,12 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
                 return Some(idx);
             }
         }
+        self.lookup_leaf_walk(level, prio)
+    }
+
+    /// The full walk of [`lookup_leaf`](Self::lookup_leaf).
+    #[inline(never)]
+    fn lookup_leaf_walk(&mut self, level: usize, prio: usize) -> Option<u32> {
         // Frame 0 is the row; frame k > 0 is the feed of inner class stack[k].
         let mut stack = [NONE; MAX_DEPTH + 1];
         let mut sp = 0usize;
