@@ -8,6 +8,7 @@ mod bench;
 mod input;
 mod plot;
 mod render;
+mod route;
 mod simulate;
 
 use std::io::Write;
@@ -66,6 +67,22 @@ enum Command {
     /// Measure the shaper (enqueue + dequeue per packet).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Longest-prefix match over a route table (the FIB, `htb::fib`).
+    #[command(subcommand)]
+    Route(RouteCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum RouteCommand {
+    /// Look up addresses: one line per address, `ADDRESS PREFIX/LEN VALUE` or `ADDRESS - -`.
+    #[command(after_help = "ROUTES: lines `PREFIX/LEN VALUE [METRIC]` and/or `ip route show` / \
+        `ip -6 route show` text; ADDRS: one address per line. IPv4 and IPv6 mix freely.")]
+    Lookup {
+        /// The route table.
+        routes: PathBuf,
+        /// The addresses.
+        addrs: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -141,6 +158,15 @@ enum BenchCommand {
         load stays at 51.2 Gbit/s whatever the packet size, so nothing is ever throttled. \
         Build with --release for meaningful numbers.")]
     Shaper(BenchShaperArgs),
+    /// FIB insert and lookup speed on a route table; prints one JSON line.
+    Fib {
+        /// The route table (as for `htb route lookup`).
+        #[arg(long)]
+        routes: PathBuf,
+        /// The addresses to look up.
+        #[arg(long)]
+        addrs: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -176,6 +202,8 @@ fn main() -> ExitCode {
         Command::Show(a) => render::show(&a.script),
         Command::Simulate(a) => simulate::run(&a),
         Command::Bench(BenchCommand::Shaper(a)) => bench::shaper(&a),
+        Command::Bench(BenchCommand::Fib { routes, addrs }) => route::bench(&routes, &addrs),
+        Command::Route(RouteCommand::Lookup { routes, addrs }) => route::lookup(&routes, &addrs),
     };
     match result {
         Ok(out) => {

@@ -85,6 +85,8 @@
 
 pub mod class;
 pub mod error;
+#[cfg(feature = "fib")]
+pub mod fib;
 pub mod idset;
 pub mod leaf;
 pub mod rate;
