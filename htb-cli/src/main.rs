@@ -75,8 +75,10 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum RouteCommand {
     /// Look up addresses: one line per address, `ADDRESS PREFIX/LEN VALUE` or `ADDRESS - -`.
-    #[command(after_help = "ROUTES: lines `PREFIX/LEN VALUE [METRIC]` and/or `ip route show` / \
-        `ip -6 route show` text; ADDRS: one address per line. IPv4 and IPv6 mix freely.")]
+    #[command(
+        after_help = "ROUTES: lines `PREFIX/LEN VALUE [METRIC]` and/or `ip route show` / \
+        `ip -6 route show` text; ADDRS: one address per line. IPv4 and IPv6 mix freely."
+    )]
     Lookup {
         /// The route table.
         routes: PathBuf,

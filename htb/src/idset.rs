@@ -10,13 +10,34 @@
 //! Insert and remove never allocate; only [`IdSet::grow`] does, at
 //! configuration time.
 
+/// Most levels a set can have: 64^6 > 2^32 keys.
+const MAX_LEVELS: usize = 6;
+
 /// A set of `u32` keys in `0..capacity`, ordered, with O(levels) operations.
-#[derive(Clone, Debug, Default)]
+///
+/// All levels live in one vector (level 0 first), so an operation reads no
+/// per-level vector headers.
+#[derive(Clone, Default)]
 pub struct IdSet {
-    /// `levels[0]` has one bit per key; `levels[i+1]` one bit per word of `levels[i]`.
-    levels: Vec<Vec<u64>>,
+    /// The words of every level: level `i` is `words[offs[i]..offs[i + 1]]`;
+    /// level 0 has one bit per key, level `i+1` one bit per word of level `i`.
+    words: Vec<u64>,
+    offs: [u32; MAX_LEVELS + 1],
+    levels: u8,
     capacity: u32,
     len: u32,
+}
+
+impl core::fmt::Debug for IdSet {
+    // As when the levels were a `Vec<Vec<u64>>`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let levels: Vec<&[u64]> = (0..self.levels as usize).map(|i| self.level(i)).collect();
+        f.debug_struct("IdSet")
+            .field("levels", &levels)
+            .field("capacity", &self.capacity)
+            .field("len", &self.len)
+            .finish()
+    }
 }
 
 impl IdSet {
@@ -27,24 +48,35 @@ impl IdSet {
         s
     }
 
+    #[inline]
+    fn level(&self, i: usize) -> &[u64] {
+        &self.words[self.offs[i] as usize..self.offs[i + 1] as usize]
+    }
+
     /// Makes room for keys `0..capacity`, keeping the members.
     pub fn grow(&mut self, capacity: u32) {
-        if capacity <= self.capacity && !self.levels.is_empty() {
+        if capacity <= self.capacity && self.levels != 0 {
             return;
         }
         let members: Vec<u32> = self.iter().collect();
         let capacity = capacity.max(self.capacity).max(1);
-        let mut levels = Vec::new();
+        let mut offs = [0u32; MAX_LEVELS + 1];
+        let mut levels = 0;
+        let mut total = 0usize;
         let mut n = capacity as usize;
         loop {
             let words = n.div_ceil(64);
-            levels.push(vec![0u64; words]);
+            total += words;
+            levels += 1;
+            offs[levels] = total as u32;
             if words == 1 {
                 break;
             }
             n = words;
         }
-        self.levels = levels;
+        self.words = vec![0u64; total];
+        self.offs = offs;
+        self.levels = levels as u8;
         self.capacity = capacity;
         self.len = 0;
         for m in members {
@@ -72,7 +104,7 @@ impl IdSet {
     /// True when `key` is a member.
     #[inline]
     pub fn contains(&self, key: u32) -> bool {
-        key < self.capacity && self.levels[0][(key >> 6) as usize] & (1 << (key & 63)) != 0
+        key < self.capacity && self.words[(key >> 6) as usize] & (1 << (key & 63)) != 0
     }
 
     /// Adds `key` (must be below the capacity). Returns false if it was present.
@@ -80,38 +112,53 @@ impl IdSet {
     pub fn insert(&mut self, key: u32) -> bool {
         debug_assert!(key < self.capacity);
         let mut k = key as usize;
-        for (i, level) in self.levels.iter_mut().enumerate() {
-            let w = &mut level[k >> 6];
-            let was = *w;
-            *w |= 1 << (k & 63);
-            if i == 0 && was & (1 << (k & 63)) != 0 {
-                return false;
-            }
-            if was != 0 {
-                break;
-            }
-            k >>= 6;
+        let level0 = self.offs[1] as usize;
+        let w = &mut self.words[..level0][k >> 6];
+        let was = *w;
+        if was & (1 << (k & 63)) != 0 {
+            return false;
         }
+        *w = was | (1 << (k & 63));
         self.len += 1;
+        if was == 0 {
+            // The word was empty: mark it in the levels above.
+            for i in 1..self.levels as usize {
+                k >>= 6;
+                let w = &mut self.words[self.offs[i] as usize + (k >> 6)];
+                let was = *w;
+                *w = was | (1 << (k & 63));
+                if was != 0 {
+                    break;
+                }
+            }
+        }
         true
     }
 
     /// Removes `key`. Returns false if it was absent.
     #[inline]
     pub fn remove(&mut self, key: u32) -> bool {
-        if !self.contains(key) {
+        if key >= self.capacity {
             return false;
         }
         let mut k = key as usize;
-        for level in self.levels.iter_mut() {
-            let w = &mut level[k >> 6];
-            *w &= !(1 << (k & 63));
-            if *w != 0 {
-                break;
-            }
-            k >>= 6;
+        let w = &mut self.words[k >> 6];
+        if *w & (1 << (k & 63)) == 0 {
+            return false;
         }
+        *w &= !(1 << (k & 63));
         self.len -= 1;
+        if *w == 0 {
+            // The word became empty: unmark it in the levels above.
+            for i in 1..self.levels as usize {
+                k >>= 6;
+                let w = &mut self.words[self.offs[i] as usize + (k >> 6)];
+                *w &= !(1 << (k & 63));
+                if *w != 0 {
+                    break;
+                }
+            }
+        }
         true
     }
 
@@ -134,25 +181,25 @@ impl IdSet {
         let mut k = key as usize;
         let mut depth = 0;
         loop {
-            let level = &self.levels[depth];
+            let level = self.level(depth);
             let w = level[k >> 6] & (!0u64 << (k & 63));
             if w != 0 {
                 k = (k & !63) | w.trailing_zeros() as usize;
                 break;
             }
             depth += 1;
-            if depth == self.levels.len() {
+            if depth == self.levels as usize {
                 return None;
             }
             k = (k >> 6) + 1;
-            if (k >> 6) >= self.levels[depth].len() {
+            if (k >> 6) >= self.level(depth).len() {
                 return None;
             }
         }
         // Descend to the first set bit under the found word.
         while depth > 0 {
             depth -= 1;
-            let w = self.levels[depth][k];
+            let w = self.level(depth)[k];
             k = (k << 6) | w.trailing_zeros() as usize;
         }
         Some(k as u32)
@@ -166,9 +213,7 @@ impl IdSet {
 
     /// Removes every member.
     pub fn clear(&mut self) {
-        for level in &mut self.levels {
-            level.iter_mut().for_each(|w| *w = 0);
-        }
+        self.words.iter_mut().for_each(|w| *w = 0);
         self.len = 0;
     }
 

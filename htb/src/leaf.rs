@@ -92,12 +92,29 @@ pub trait LeafQueue<P> {
 
 /// First-in first-out queue with a packet limit and an optional byte limit:
 /// the kernel's `pfifo` (and `bfifo` when only bytes are limited).
-#[derive(Debug)]
+///
+/// `repr(C)`: what an enqueue without byte limit reads comes first, so in
+/// HTB's class layout it shares one cache line with the class's activity.
+#[repr(C)]
 pub struct Fifo<P> {
     q: VecDeque<P>,
     bytes: u64,
     limit_packets: usize,
-    limit_bytes: Option<u64>,
+    byte_limited: bool,
+    /// Meaningful only when `byte_limited`.
+    limit_bytes: u64,
+}
+
+impl<P: core::fmt::Debug> core::fmt::Debug for Fifo<P> {
+    // As `#[derive(Debug)]` printed it when the byte limit was an `Option`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Fifo")
+            .field("q", &self.q)
+            .field("bytes", &self.bytes)
+            .field("limit_packets", &self.limit_packets)
+            .field("limit_bytes", &self.limit_bytes())
+            .finish()
+    }
 }
 
 /// The kernel's default leaf queue length (`tx_queue_len`).
@@ -116,7 +133,8 @@ impl<P> Fifo<P> {
             q: VecDeque::new(),
             bytes: 0,
             limit_packets,
-            limit_bytes: None,
+            byte_limited: false,
+            limit_bytes: 0,
         }
     }
 
@@ -126,13 +144,15 @@ impl<P> Fifo<P> {
             q: VecDeque::new(),
             bytes: 0,
             limit_packets: usize::MAX,
-            limit_bytes: Some(limit_bytes),
+            byte_limited: true,
+            limit_bytes,
         }
     }
 
     /// Adds a byte limit to this queue.
     pub fn with_byte_limit(mut self, limit_bytes: u64) -> Self {
-        self.limit_bytes = Some(limit_bytes);
+        self.byte_limited = true;
+        self.limit_bytes = limit_bytes;
         self
     }
 
@@ -143,7 +163,7 @@ impl<P> Fifo<P> {
 
     /// The byte limit, if any.
     pub fn limit_bytes(&self) -> Option<u64> {
-        self.limit_bytes
+        self.byte_limited.then_some(self.limit_bytes)
     }
 }
 
@@ -152,7 +172,7 @@ impl<P: Packet> LeafQueue<P> for Fifo<P> {
     fn enqueue(&mut self, pkt: P) -> Result<(), (P, DropReason)> {
         let len = pkt.len() as u64;
         if self.q.len() >= self.limit_packets
-            || self.limit_bytes.is_some_and(|l| self.bytes + len > l)
+            || (self.byte_limited && self.bytes + len > self.limit_bytes)
         {
             return Err((pkt, DropReason::QueueFull));
         }
@@ -188,6 +208,7 @@ impl<P: Packet> LeafQueue<P> for Fifo<P> {
             q: VecDeque::new(),
             bytes: 0,
             limit_packets: self.limit_packets,
+            byte_limited: self.byte_limited,
             limit_bytes: self.limit_bytes,
         }
     }
@@ -206,6 +227,42 @@ mod test {
         assert_eq!(f.backlog(), 300);
         assert_eq!(f.dequeue(), Some(100));
         assert_eq!(f.backlog(), 200);
+    }
+
+    #[test]
+    fn order_limits_and_debug_match_a_vecdeque() {
+        let mut f: Fifo<u32> = Fifo::new(100);
+        let mut model = std::collections::VecDeque::new();
+        let mut x: u32 = 7;
+        for step in 0..2000u32 {
+            x = x.wrapping_mul(1103515245).wrapping_add(12345);
+            if (x >> 16) % 3 != 0 {
+                let r = f.enqueue(step);
+                if model.len() < 100 {
+                    assert!(r.is_ok());
+                    model.push_back(step);
+                } else {
+                    assert!(r.is_err());
+                }
+            } else {
+                assert_eq!(f.dequeue(), model.pop_front());
+            }
+            assert_eq!(f.len(), model.len());
+            assert_eq!(f.backlog(), model.iter().map(|&p| p as u64).sum::<u64>());
+            if step % 97 == 0 {
+                assert_eq!(
+                    format!("{f:?}"),
+                    format!(
+                        "Fifo {{ q: {model:?}, bytes: {}, limit_packets: 100, limit_bytes: None }}",
+                        f.backlog()
+                    )
+                );
+            }
+        }
+        let mut out = vec![];
+        f.drain_into(&mut out);
+        assert_eq!(out, model.into_iter().collect::<Vec<_>>());
+        assert_eq!((f.len(), f.backlog(), f.dequeue()), (0, 0, None));
     }
 
     #[test]

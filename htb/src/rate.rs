@@ -149,13 +149,27 @@ impl RateCfg {
     /// [`wire_len`](Self::wire_len)).
     #[inline]
     pub fn wire_to_ns(&self, wire: u64) -> u64 {
-        // mult < 2^32, so the product fits 64 bits whenever wire does not
-        // exceed 32 bits; only giant lengths need the wide multiply.
-        if wire <= u32::MAX as u64 {
-            (wire * self.mult as u64) >> self.shift
-        } else {
-            ((wire as u128 * self.mult as u128) >> self.shift) as u64
-        }
+        mult_shift_ns(wire, self.mult, self.shift)
+    }
+
+    /// True when the wire length is the packet length (no overhead, no mpu,
+    /// Ethernet).
+    #[inline]
+    pub(crate) fn is_plain(&self) -> bool {
+        self.plain
+    }
+}
+
+/// `(wire * mult) >> shift`, the psched multiply: what
+/// [`RateCfg::wire_to_ns`] computes, from the two precomputed numbers alone.
+#[inline]
+pub(crate) fn mult_shift_ns(wire: u64, mult: u32, shift: u8) -> u64 {
+    // mult < 2^32, so the product fits 64 bits whenever wire does not
+    // exceed 32 bits; only giant lengths need the wide multiply.
+    if wire <= u32::MAX as u64 {
+        (wire * mult as u64) >> shift
+    } else {
+        ((wire as u128 * mult as u128) >> shift) as u64
     }
 }
 

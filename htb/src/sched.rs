@@ -4,19 +4,21 @@
 //! See the crate-level docs for the picture; the comments here say which
 //! kernel rule each step reproduces.
 
-use slab::Slab;
 use std::collections::VecDeque;
 
 use crate::class::{ClassConfig, ClassId, Mode, QuantumWarning, Resolved};
 use crate::error::HtbError;
 use crate::idset::IdSet;
 use crate::leaf::{DropReason, Fifo, LeafQueue, Packet};
-use crate::rate::{NSEC_PER_SEC, RateCfg, ns_to_ticks, ticks_to_ns};
+use crate::rate::{NSEC_PER_SEC, RateCfg, mult_shift_ns, ns_to_ticks, ticks_to_ns};
 use crate::stats::{ClassInfo, ClassStats, Estimator, EstimatorConfig, QdiscStats};
 use crate::waitq::WaitQueues;
 use crate::{MAX_DEPTH, NUM_PRIO};
 
 const NONE: u32 = u32::MAX;
+/// Latest time accepted (ns, about 584 years): later values are taken as
+/// this one, so wake times (now + up to 60 s, + 1) never overflow.
+pub const MAX_NOW: u64 = u64::MAX - 4 * 60 * NSEC_PER_SEC;
 /// The 60 s debt and idle-credit cap (`mbuffer`).
 const MBUFFER: i64 = 60 * NSEC_PER_SEC as i64;
 
@@ -165,44 +167,174 @@ impl Walk {
     }
 }
 
+/// One class. `repr(C)` and 64-byte alignment keep the data path on few
+/// cache lines: the activity byte and the leaf queue first (what enqueue
+/// touches), then the tokens and deficits (dequeue and every class `charge`
+/// walks through), then the charge constants and counters; the rest is cold.
+#[repr(C, align(64))]
 struct Class<Q> {
-    id: ClassId,
-    parent: u32,
-    /// Index among the parent's children (ordered by class id); feeds are keyed by it.
-    rank: u32,
-    level: u8,
-    mode: Mode,
+    // -- hot: activation, colour, the leaf queue, buckets, DRR --
     /// Bit p set: this class is linked for prio p (in a row or its parent's feed).
     prio_activity: u8,
+    mode: Mode,
+    level: u8,
     prio: u8,
-    quantum: i32,
+    parent: u32,
+    /// Leaf queue; `None` for inner classes. With `prio_activity` before it,
+    /// an enqueue to a [`Fifo`] touches one cache line of the class.
+    queue: Option<Q>,
     tokens: i64,
     ctokens: i64,
     t_c: u64,
-    buffer: i64,
-    cbuffer: i64,
-    rate: RateCfg,
-    ceil: RateCfg,
-    /// `rate` and `ceil` cost the same per byte (one multiply serves both).
-    same_cost: bool,
-    buffer_ticks: u32,
-    cbuffer_ticks: u32,
     /// DRR deficit per level the leaf can be served from.
     deficit: [i32; MAX_DEPTH],
-    /// Leaf queue; `None` for inner classes.
-    queue: Option<Q>,
-    /// Children ordered by class id (inner classes).
-    children: Vec<u32>,
-    /// One feed per prio (inner classes), keyed by child rank.
-    feeds: Vec<Walk>,
+    // -- charge constants and data-path counters --
+    quantum: i32,
+    rate_mult: u32,
+    ceil_mult: u32,
+    rate_shift: u8,
+    ceil_shift: u8,
+    /// `rate` and `ceil` cost the same per byte (one multiply serves both).
+    same_cost: bool,
+    /// No overhead, mpu or ATM: the wire length is the packet length.
+    plain: bool,
+    buffer: i64,
+    cbuffer: i64,
     /// Counters, updated on the data path; `class_stats` assembles the rest.
     bytes: u64,
     packets: u64,
     lends: u64,
     borrows: u64,
+    // -- cold --
+    /// Index among the parent's children (ordered by class id); feeds are keyed by it.
+    rank: u32,
+    buffer_ticks: u32,
+    cbuffer_ticks: u32,
+    /// Minor 0 marks a vacant slot of [`Classes`].
+    id: ClassId,
+    rate: RateCfg,
+    ceil: RateCfg,
     drops: u64,
     overlimits: u64,
+    /// Children ordered by class id (inner classes).
+    children: Vec<u32>,
+    /// One feed per prio (inner classes), keyed by child rank.
+    feeds: Vec<Walk>,
     est: Option<Box<Estimator>>,
+}
+
+impl<Q> Class<Q> {
+    /// A vacant slot (id minor 0: no class has it).
+    fn vacant() -> Self {
+        let r = RateCfg::from_bytes_per_sec(1);
+        Class {
+            queue: None,
+            prio_activity: 0,
+            mode: Mode::CanSend,
+            level: 0,
+            prio: 0,
+            parent: NONE,
+            tokens: 0,
+            ctokens: 0,
+            t_c: 0,
+            deficit: [0; MAX_DEPTH],
+            quantum: 0,
+            rate_mult: 0,
+            ceil_mult: 0,
+            rate_shift: 0,
+            ceil_shift: 0,
+            same_cost: false,
+            plain: true,
+            buffer: 0,
+            cbuffer: 0,
+            bytes: 0,
+            packets: 0,
+            lends: 0,
+            borrows: 0,
+            rank: 0,
+            buffer_ticks: 0,
+            cbuffer_ticks: 0,
+            id: ClassId::new(0, 0),
+            rate: r,
+            ceil: r,
+            drops: 0,
+            overlimits: 0,
+            children: Vec::new(),
+            feeds: Vec::new(),
+            est: None,
+        }
+    }
+
+    fn is_vacant(&self) -> bool {
+        self.id.minor() == 0
+    }
+}
+
+/// Class storage: a vector indexed by class index, with vacant slots reused
+/// last-freed first (the order `slab` uses, so indices are the same). Unlike
+/// a slab, a lookup reads no entry tag: one cache line less per class touched.
+struct Classes<Q> {
+    v: Vec<Class<Q>>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl<Q> Classes<Q> {
+    fn new() -> Self {
+        Classes {
+            v: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn capacity(&self) -> usize {
+        self.v.capacity()
+    }
+    fn insert(&mut self, c: Class<Q>) -> usize {
+        self.len += 1;
+        match self.free.pop() {
+            Some(i) => {
+                self.v[i as usize] = c;
+                i as usize
+            }
+            None => {
+                self.v.push(c);
+                self.v.len() - 1
+            }
+        }
+    }
+    fn remove(&mut self, i: usize) {
+        self.v[i] = Class::vacant();
+        self.free.push(i as u32);
+        self.len -= 1;
+    }
+    fn iter(&self) -> impl Iterator<Item = (usize, &Class<Q>)> {
+        self.v.iter().enumerate().filter(|(_, c)| !c.is_vacant())
+    }
+    fn iter_mut(&mut self) -> impl Iterator<Item = (usize, &mut Class<Q>)> {
+        self.v
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, c)| !c.is_vacant())
+    }
+}
+
+impl<Q> core::ops::Index<usize> for Classes<Q> {
+    type Output = Class<Q>;
+    #[inline]
+    fn index(&self, i: usize) -> &Class<Q> {
+        &self.v[i]
+    }
+}
+
+impl<Q> core::ops::IndexMut<usize> for Classes<Q> {
+    #[inline]
+    fn index_mut(&mut self, i: usize) -> &mut Class<Q> {
+        &mut self.v[i]
+    }
 }
 
 /// The HTB qdisc: a class tree that shapes packets of type `P`, with leaf
@@ -214,7 +346,7 @@ struct Class<Q> {
 pub struct Htb<P, Q = Fifo<P>> {
     cfg: QdiscConfig,
     template: Q,
-    classes: Slab<Class<Q>>,
+    classes: Classes<Q>,
     /// Class index by minor.
     by_minor: Vec<u32>,
     /// Top-level classes ordered by id.
@@ -259,7 +391,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
         Htb {
             cfg,
             template,
-            classes: Slab::new(),
+            classes: Classes::new(),
             by_minor: Vec::new(),
             roots: Vec::new(),
             rows: (0..MAX_DEPTH).map(|_| Default::default()).collect(),
@@ -349,7 +481,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
         cfg: &ClassConfig,
         now: u64,
     ) -> Result<Applied<P>, HtbError> {
-        self.now = self.now.max(now);
+        self.now = self.now.max(now.min(MAX_NOW));
         if id.major() != self.cfg.handle {
             return Err(HtbError::WrongMajor {
                 id,
@@ -390,33 +522,12 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
         let idx = self.classes.insert(Class {
             id,
             parent: pidx,
-            rank: 0,
-            level: 0,
-            mode: Mode::CanSend,
-            prio_activity: 0,
-            prio: 0,
-            quantum: 0,
-            tokens: 0,
-            ctokens: 0,
             t_c: now,
-            buffer: 0,
-            cbuffer: 0,
             rate: r.rate,
             ceil: r.ceil,
-            same_cost: false,
-            buffer_ticks: 0,
-            cbuffer_ticks: 0,
-            deficit: [0; MAX_DEPTH],
             queue: Some(self.template.fresh()),
-            children: Vec::new(),
-            feeds: Vec::new(),
-            bytes: 0,
-            packets: 0,
-            lends: 0,
-            borrows: 0,
-            drops: 0,
-            overlimits: 0,
             est: self.cfg.rate_estimator.map(|_| Box::default()),
+            ..Class::vacant()
         }) as u32;
         let warning = r.warning;
         self.apply_resolved(idx, r);
@@ -457,6 +568,11 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
     fn apply_resolved(&mut self, idx: u32, r: Resolved) {
         let c = &mut self.classes[idx as usize];
         c.same_cost = r.rate.same_cost(&r.ceil);
+        c.plain = r.rate.is_plain();
+        c.rate_mult = r.rate.mult();
+        c.rate_shift = r.rate.shift();
+        c.ceil_mult = r.ceil.mult();
+        c.ceil_shift = r.ceil.shift();
         c.rate = r.rate;
         c.ceil = r.ceil;
         c.buffer_ticks = r.buffer_ticks;
@@ -475,7 +591,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
     /// Its queued packets are handed back. When it was its parent's last
     /// child, the parent becomes a leaf again (fresh queue, full buckets).
     pub fn delete_class(&mut self, id: ClassId, now: u64) -> Result<Applied<P>, HtbError> {
-        self.now = self.now.max(now);
+        self.now = self.now.max(now.min(MAX_NOW));
         let idx = self.find(id).ok_or(HtbError::UnknownClass(id))?;
         if !self.classes[idx as usize].children.is_empty() {
             return Err(HtbError::ClassHasChildren(id));
@@ -764,9 +880,40 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
     /// takes the direct queue, unshaped, exactly as in the kernel.
     ///
     /// A refused packet comes back with the reason, and is counted as a drop.
+    #[inline]
     pub fn enqueue(&mut self, pkt: P, class: impl Into<ClassId>) -> Result<(), Dropped<P>> {
+        let class = class.into();
+        // Fast path, inlined into the caller: `class` names a leaf, which is
+        // what `classify` decides first (the qdisc handle is never found).
+        if let Some(idx) = self.find(class) {
+            let c = &mut self.classes[idx as usize];
+            if let Some(q) = c.queue.as_mut() {
+                let len = pkt.len() as u64;
+                return match q.enqueue(pkt) {
+                    Ok(()) => {
+                        self.qlen += 1;
+                        self.backlog += len;
+                        if c.prio_activity == 0 {
+                            self.activate(idx);
+                        }
+                        Ok(())
+                    }
+                    Err((packet, reason)) => {
+                        c.drops += 1;
+                        self.stats.drops += 1;
+                        Err(Dropped { packet, reason })
+                    }
+                };
+            }
+        }
+        self.enqueue_classified(pkt, class)
+    }
+
+    /// [`enqueue`](Self::enqueue) through the full classification.
+    #[inline(never)]
+    fn enqueue_classified(&mut self, pkt: P, class: ClassId) -> Result<(), Dropped<P>> {
         let len = pkt.len() as u64;
-        let target = self.classify(&pkt, class.into());
+        let target = self.classify(&pkt, class);
         match target {
             Target::Leaf(idx) => {
                 let c = &mut self.classes[idx as usize];
@@ -1010,14 +1157,16 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
         }
     }
 
+    /// Puts `idx` in its level's wait queue (taking it out of wherever it
+    /// waited before) until `delay` ns from now.
     fn wait_until(&mut self, idx: u32, delay: i64) {
         let now = self.now;
         let mut key = now.saturating_add(delay.max(0) as u64);
         if key == now {
-            key += 1;
+            key = key.saturating_add(1);
         }
         let level = self.classes[idx as usize].level as usize;
-        self.wait.push(level, idx, key);
+        self.wait.requeue(level, idx, key);
         if key < self.near_ev_cache[level] {
             self.near_ev_cache[level] = key;
         }
@@ -1037,13 +1186,15 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
                 return Some(self.now);
             }
             *budget -= 1;
-            self.wait.remove(idx);
             let c = &self.classes[idx as usize];
             let diff = (self.now - c.t_c).min(MBUFFER as u64) as i64;
             let (mode, delay) = class_mode(&self.classes[idx as usize], diff, self.cfg.hysteresis);
             self.set_mode(idx, mode);
             if mode != Mode::CanSend {
+                // Remove and re-insert in one go.
                 self.wait_until(idx, delay);
+            } else {
+                self.wait.remove(idx);
             }
         }
     }
@@ -1072,7 +1223,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             self.watchdog = None;
             return None;
         }
-        self.now = self.now.max(now);
+        self.now = self.now.max(now.min(MAX_NOW));
         let now = self.now;
         if self.cfg.rate_estimator.is_some() && now >= self.est_next {
             self.run_estimators();
@@ -1244,16 +1395,33 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
     /// the leaf and every ancestor: ceil everywhere, rate at and above the
     /// serving level (the class at that level lends), and a refill without
     /// charge below it (those classes borrowed).
-    fn charge(&mut self, mut idx: u32, level: u8, len: u32) {
+    #[inline]
+    fn charge(&mut self, idx: u32, level: u8, len: u32) {
+        // One copy of the walk per hysteresis setting, so the colour test
+        // of the common (off) case has constant thresholds.
+        if self.cfg.hysteresis {
+            self.charge_walk::<true>(idx, level, len);
+        } else {
+            self.charge_walk::<false>(idx, level, len);
+        }
+    }
+
+    /// [`charge`](Self::charge) with the hysteresis setting as a constant.
+    #[inline]
+    fn charge_walk<const HYSTERESIS: bool>(&mut self, mut idx: u32, level: u8, len: u32) {
         let now = self.now;
-        let hysteresis = self.cfg.hysteresis;
+        let hysteresis = HYSTERESIS;
         loop {
             let c = &mut self.classes[idx as usize];
             let diff = (now - c.t_c).min(MBUFFER as u64) as i64;
             // Rate and ceil share overhead, mpu and link layer (one tc line
             // sets both), so the wire length is worked out once.
-            let wire = c.rate.wire_len(len);
-            let ceil_cost = c.ceil.wire_to_ns(wire);
+            let wire = if c.plain {
+                len as u64
+            } else {
+                c.rate.wire_len(len)
+            };
+            let ceil_cost = mult_shift_ns(wire, c.ceil_mult, c.ceil_shift);
             if c.level >= level {
                 if c.level == level {
                     c.lends += 1;
@@ -1262,7 +1430,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
                 let cost = if c.same_cost {
                     ceil_cost
                 } else {
-                    c.rate.wire_to_ns(wire)
+                    mult_shift_ns(wire, c.rate_mult, c.rate_shift)
                 };
                 c.tokens = account(c.tokens, diff, c.buffer, cost);
             } else {
@@ -1279,18 +1447,26 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             let parent = c.parent;
             let (mode, delay) = class_mode(c, 0, hysteresis);
             if mode != old {
-                self.set_mode(idx, mode);
-                if old != Mode::CanSend {
-                    self.wait.remove(idx);
-                }
-                if mode != Mode::CanSend {
-                    self.wait_until(idx, delay);
-                }
+                self.change_colour(idx, mode, delay);
             }
             if parent == NONE {
                 break;
             }
             idx = parent;
+        }
+    }
+
+    /// A charge changed the colour of `idx`: relink it and move it in or
+    /// out of the wait queue. Out of line, so the bucket walk keeps its
+    /// registers.
+    #[inline(never)]
+    fn change_colour(&mut self, idx: u32, mode: Mode, delay: i64) {
+        self.set_mode(idx, mode);
+        if mode != Mode::CanSend {
+            // Replaces its old wait-queue entry, if any.
+            self.wait_until(idx, delay);
+        } else {
+            self.wait.remove(idx);
         }
     }
 
@@ -1439,4 +1615,27 @@ fn remap_walk(w: &mut Walk, capacity: u32, f: impl Fn(u32) -> u32) {
     }
     w.cursor = w.cursor.map(&f);
     w.resume = w.resume.map(&f);
+}
+
+#[cfg(test)]
+mod layout_test {
+    use super::*;
+    use core::mem::{align_of, offset_of, size_of};
+
+    /// The data-path layout the `Class` docs promise, for the default queue:
+    /// activity and all an enqueue without byte limit reads of the `Fifo` in
+    /// the first cache line (its byte limit spills into the second), buckets
+    /// and deficits in the second, charge constants and counters in the third.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn class_hot_fields_sit_on_three_cache_lines() {
+        type C = Class<Fifo<u32>>;
+        assert_eq!(align_of::<C>(), 64);
+        assert_eq!(size_of::<Option<Fifo<u32>>>(), 64);
+        assert_eq!(offset_of!(C, queue), 8);
+        assert_eq!(offset_of!(C, tokens), 72);
+        assert_eq!(offset_of!(C, deficit) + size_of::<[i32; MAX_DEPTH]>(), 128);
+        assert_eq!(offset_of!(C, quantum), 128);
+        assert_eq!(offset_of!(C, borrows) + 8, 192);
+    }
 }

@@ -19,9 +19,14 @@ struct Entry {
 }
 
 impl Entry {
+    /// `(key, seq)` as one number: compares in two instructions, no branch.
+    #[inline]
+    fn rank(&self) -> u128 {
+        ((self.key as u128) << 64) | self.seq as u128
+    }
     #[inline]
     fn before(&self, other: &Entry) -> bool {
-        (self.key, self.seq) < (other.key, other.seq)
+        self.rank() < other.rank()
     }
 }
 
@@ -74,6 +79,30 @@ impl WaitQueues {
         self.sift_up(level, i, e);
     }
 
+    /// Moves `class` (waiting or not) to `level` with wake time `key`: the
+    /// same as [`remove`](Self::remove) then [`push`](Self::push), in one
+    /// sift when it already waits on that level.
+    pub(crate) fn requeue(&mut self, level: usize, class: u32, key: u64) {
+        let p = self.pos[class as usize];
+        if p == NONE || self.level_of[class as usize] as usize != level {
+            self.remove(class);
+            self.push(level, class, key);
+            return;
+        }
+        self.seq += 1;
+        let e = Entry {
+            key,
+            seq: self.seq,
+            class,
+        };
+        let i = p as usize;
+        if i > 0 && e.before(&self.heaps[level][(i - 1) / ARITY]) {
+            self.sift_up(level, i, e);
+        } else {
+            self.sift_down(level, i, e);
+        }
+    }
+
     /// The earliest entry of `level`: `(wake time, class)`.
     #[inline]
     pub(crate) fn peek(&self, level: usize) -> Option<(u64, u32)> {
@@ -115,45 +144,70 @@ impl WaitQueues {
     /// Places `e` at hole `i`, moving the hole towards the root while `e`
     /// comes first.
     fn sift_up(&mut self, level: usize, mut i: usize, e: Entry) {
-        let heap = &mut self.heaps[level];
+        let heap = &mut self.heaps[level][..];
+        let pos = &mut self.pos[..];
+        let r = e.rank();
         while i > 0 {
             let parent = (i - 1) / ARITY;
-            if !e.before(&heap[parent]) {
+            let up = heap[parent];
+            if r >= up.rank() {
                 break;
             }
-            heap[i] = heap[parent];
-            self.pos[heap[i].class as usize] = i as u32;
+            heap[i] = up;
+            pos[up.class as usize] = i as u32;
             i = parent;
         }
         heap[i] = e;
-        self.pos[e.class as usize] = i as u32;
+        pos[e.class as usize] = i as u32;
     }
 
     /// Places `e` at hole `i`, moving the hole towards the leaves while a
     /// child comes first.
     fn sift_down(&mut self, level: usize, mut i: usize, e: Entry) {
-        let heap = &mut self.heaps[level];
+        let heap = &mut self.heaps[level][..];
+        let pos = &mut self.pos[..];
         let n = heap.len();
+        let r = e.rank();
         loop {
             let first = ARITY * i + 1;
             if first >= n {
                 break;
             }
-            let mut c = first;
-            for k in first + 1..(first + ARITY).min(n) {
-                if heap[k].before(&heap[c]) {
-                    c = k;
+            // The smallest child (ranks are unique, so there is one).
+            let (c, cr) = if let Some(kids) = heap.get(first..first + ARITY) {
+                // All four children: a branch-free tournament.
+                let (r0, r1, r2, r3) = (
+                    kids[0].rank(),
+                    kids[1].rank(),
+                    kids[2].rank(),
+                    kids[3].rank(),
+                );
+                let (a, ar) = if r1 < r0 { (1, r1) } else { (0, r0) };
+                let (b, br) = if r3 < r2 { (3, r3) } else { (2, r2) };
+                if br < ar { (b, br) } else { (a, ar) }
+            } else {
+                let mut c = 0;
+                let mut cr = heap[first].rank();
+                for (k, kid) in heap[first + 1..].iter().enumerate() {
+                    let kr = kid.rank();
+                    if kr < cr {
+                        c = k + 1;
+                        cr = kr;
+                    }
                 }
-            }
-            if !heap[c].before(&e) {
+                (c, cr)
+            };
+            if cr >= r {
                 break;
             }
-            heap[i] = heap[c];
-            self.pos[heap[i].class as usize] = i as u32;
+            let c = first + c;
+            let down = heap[c];
+            heap[i] = down;
+            pos[down.class as usize] = i as u32;
             i = c;
         }
         heap[i] = e;
-        self.pos[e.class as usize] = i as u32;
+        pos[e.class as usize] = i as u32;
     }
 }
 

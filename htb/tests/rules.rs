@@ -780,3 +780,23 @@ fn class_display_looks_like_tc() {
     let expect = "class htb 1:10 parent 1:1 prio 0 quantum 62500 rate 5Mbit ceil 30Mbit linklayer ethernet burst 1600b/1 mpu 0b cburst 1593b/1 mpu 0b level 0 \n Sent 1042 bytes 1 pkt (dropped 0, overlimits 0 requeues 0) \n backlog 0b 0p requeues 0\n lended: 1 borrowed: 0 giants: 0\n tokens: 13950 ctokens: 2314";
     assert_eq!(text, expect);
 }
+
+#[test]
+fn times_near_the_end_of_u64_do_not_overflow() {
+    let mut q: Htb<u32> = Htb::new(QdiscConfig::new(1));
+    q.add_class(
+        ClassId::new(1, 1),
+        ClassId::new(1, 0),
+        &ClassConfig::new(12_500),
+        0,
+    )
+    .unwrap();
+    for _ in 0..3 {
+        q.enqueue(1500, ClassId::new(1, 1)).unwrap();
+    }
+    assert!(q.dequeue(u64::MAX - 1_000).is_some());
+    assert!(q.dequeue(u64::MAX - 1_000).is_some());
+    // The third packet waits for tokens; time is capped, nothing panics.
+    assert_eq!(q.dequeue(u64::MAX), None);
+    assert!(q.next_wakeup().unwrap() >= htb::sched::MAX_NOW);
+}
