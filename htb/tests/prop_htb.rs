@@ -1,26 +1,49 @@
 //! Property tests over random class trees, parameters and traffic, driven
-//! only through the public API.
+//! only through the public API (`Htb`, `QdiscConfig`, `ClassConfig`,
+//! `enqueue`/`dequeue`/`next_wakeup`, `add_class`/`delete_class`/
+//! `change_class`/`reset`, the statistics, and the hidden
+//! `check_invariants`).
 //!
 //! Every property runs `QUICKCHECK_TESTS` cases (default 200) from a seeded
 //! generator: the seed is `HTB_PROP_SEED` (decimal, or `random` for a fresh
-//! one), default a fixed value so CI runs are reproducible. The seed is
-//! printed (visible on failure); a failing case is shrunk and printed with
-//! its full scenario.
+//! one; default a fixed value, so runs are reproducible). The seed is
+//! printed (shown on failure); a failing case is shrunk and printed whole.
+//! `HTB_PROP_VERBOSE=1` prints per-case diagnostics (how much of each bound
+//! was used).
+//!
+//! Scenarios: a random tree (1..=20 classes, depth <= 4; sometimes a chain
+//! 8 deep, sometimes 60..140 leaves under one parent, sometimes minors up to
+//! 0xffff), rates 100 kbit..100 mbit, ceil mostly above rate (sometimes
+//! equal, sometimes below), prio 0..=7 (sometimes above, clamped), random or
+//! default quantum/burst/cburst/mtu, sometimes overhead/mpu/ATM; qdisc
+//! knobs (default class, direct_qlen, hysteresis, a tiny events budget,
+//! r2q, small leaf queues); and a script of enqueues (to a leaf, an inner
+//! class, an unknown id, 0, the handle, another major), time jumps (up to
+//! past the 60 s cap), dequeues (also with a `now` in the past), runs that
+//! follow `next_wakeup` (also behind a finite link), and configuration
+//! changes (add under a leaf/inner/root, delete a leaf or an inner class,
+//! change, reset, default class). Every script ends by draining to empty.
 //!
 //! The properties:
-//! 1. conservation: in = out + dropped + queued, no duplicate, FIFO per leaf,
-//!    direct first, the exact drop decisions of a model, exact stats;
-//! 2. ceil conformance of every leaf over every window (bound stated at
-//!    [`CeilTrack`]);
-//! 3. inner bytes/packets = sum over children (+ what deleted children and
-//!    the class's own leaf past contributed), qdisc bytes = top-level + direct,
-//!    and exactly one lender per shaped packet;
-//! 4. guarantee: with guaranteed rates covered by every ancestor, a
-//!    backlogged leaf gets at least its rate (bound stated at
+//! 1. conservation: in = out + dropped + queued, no packet lost or
+//!    duplicated, FIFO per leaf, the direct queue first, the exact drop
+//!    decisions and purges of a model, exact qdisc and leaf counters, the
+//!    tree as reported, `check_invariants` after every step;
+//! 2. bucket conformance over every window: every leaf's ceil (the bound is
+//!    at [`Bucket`]), and more generally every class's rate and ceil
+//!    buckets against the traffic they pay for and gate;
+//! 3. inner bytes/packets = sum over the children (+ what deleted children
+//!    and the class's own past as a leaf contributed), qdisc bytes/packets =
+//!    top-level + direct (+ deleted top-level classes), exactly one lender
+//!    per shaped packet, leaf lends + borrows = packets;
+//! 4. guarantee: with every ancestor's rate covering its children and every
+//!    ceil >= rate, a backlogged leaf gets at least its rate (bound at
 //!    [`check_guarantee`]);
 //! 5. progress: a `None` with packets queued comes with a wake-up time
-//!    `>= now`, no packet is available before it, and repeatedly waking up
-//!    drains everything within a bounded number of wake-ups.
+//!    `>= now`; no packet comes out before it; no backlogged leaf is
+//!    provably green while `dequeue` says `None` (no oversleeping); and
+//!    following the wake-ups drains everything with a bounded number of
+//!    wake-ups and of idle time.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -309,6 +332,28 @@ fn gen_wide(g: &mut Gen) -> Vec<Cls> {
     out
 }
 
+/// A chain 5..=8 classes deep (the kernel's limit is 8 levels), with a few
+/// siblings hanging off it.
+fn gen_deep(g: &mut Gen) -> Vec<Cls> {
+    let depth = range(g, 5, 8) as u16;
+    let mut out: Vec<Cls> = (1..=depth)
+        .map(|d| Cls {
+            minor: d * 0x10,
+            parent: (d - 1) * 0x10,
+            cfg: gen_wild_cfg(g),
+        })
+        .collect();
+    for k in 0..range(g, 0, 4) as u16 {
+        let parent = range(g, 0, depth as u64 - 1) as u16 * 0x10;
+        out.push(Cls {
+            minor: 0x200 + k,
+            parent,
+            cfg: gen_wild_cfg(g),
+        });
+    }
+    out
+}
+
 fn gen_classes(g: &mut Gen, max: u64) -> Vec<Cls> {
     let n = range(g, 1, max) as usize;
     gen_shape(g, n)
@@ -465,10 +510,10 @@ struct Scenario {
 
 impl Arbitrary for Scenario {
     fn arbitrary(g: &mut Gen) -> Self {
-        let classes = if chance(g, 5) {
-            gen_wide(g)
-        } else {
-            gen_classes(g, 20)
+        let classes = match below(g, 20) {
+            0 => gen_wide(g),
+            1 => gen_deep(g),
+            _ => gen_classes(g, 20),
         };
         let minors: Vec<u16> = classes.iter().map(|c| c.minor).collect();
         let q = QSpec::generate(g, &minors);
@@ -531,11 +576,12 @@ impl Arbitrary for Scenario {
 struct Checks {
     /// Property 1: conservation, exact stats, FIFO, drop decisions.
     conservation: bool,
-    /// Property 2: ceil conformance of every leaf.
+    /// Property 2: bucket conformance (every leaf's ceil; every class's
+    /// rate and ceil against what they pay for and gate).
     ceil: bool,
     /// Property 3: hierarchical sums.
     sums: bool,
-    /// Property 5: wake-ups.
+    /// Property 5: wake-ups, no oversleeping, level 0 first.
     progress: bool,
 }
 
@@ -550,45 +596,129 @@ impl Checks {
     }
 }
 
-/// Property 2's per-leaf tracker, restarted whenever the leaf's ceil bucket
-/// may legitimately be refilled or re-sized outside the token rules (leaf
-/// creation, an inner class turning back into a leaf, `change_class` on the
-/// leaf, `reset`).
+/// One token bucket of one class, checked over windows (property 2).
 ///
-/// **The bound.** Let the ceil bucket be `cb` ns deep (`cbuffer_ticks << 6`),
-/// `ceil` B/s, and let packets `j..=k` be sent at times `s_j <= .. <= s_k`
-/// (inclusive window `T = s_k - s_j`). Before each send the bucket is
-/// `b_i = min(ct + elapsed, cb)`: it never exceeds `cb` (clamp before charge),
-/// and a leaf is only dequeued while not CANT_SEND, i.e. `b_i >= 0` (`>= -cb`
-/// with hysteresis, whose low-water mark is `-cbuffer`). Refill between sends
-/// is at most the elapsed time, so
-/// `sum_{i=j..k-1} cost_i <= b_j + T - b_k <= h*cb + T` (`h` = 1, or 2 with
-/// hysteresis). The reciprocal multiply floors and under-estimates by at
-/// most 2^-31, so `cost_i >= wire_i*1e9/ceil*(1-2^-31) - 1`, and
-/// `cost_k <= wire_k*1e9/ceil`. Hence, in bytes of wire length (length plus
-/// overhead, raised to mpu, ATM-padded — the length the ceil is charged for):
+/// **The bound.** Let the bucket be `depth` ns deep (`buffer_ticks << 6` or
+/// `cbuffer_ticks << 6`) and refill at `rate` B/s (the class's rate or ceil).
+/// HTB charges it for some packets ("charged") and lets some packets through
+/// only while it is non-negative ("gated"):
 ///
-/// `W*(1-2^-31) <= ceil*(T + n + h*cb)/1e9 + wire_k`
+/// * ceil bucket of class `c`: charged for every packet of `c`'s subtree;
+///   gated for the packets lent by `c` itself or by an ancestor (the borrow
+///   goes through `c`: `c` must be CAN_SEND or MAY_BORROW, i.e. not red). For
+///   a leaf that is every packet it sends: the classic "leaf never exceeds
+///   its ceil".
+/// * rate bucket of class `c`: charged for the packets lent by `c` or by a
+///   class below it on the path (serving level `<= c.level`); gated for the
+///   packets lent by `c` itself (`c` must be CAN_SEND).
 ///
-/// with `W` the window's wire bytes and `n` its packet count (1 ns of
-/// flooring per packet). We check it in units of bytes*1e9, with the
-/// `2^-31` term bounded by `W` units plus 1e9 (one byte) of slack:
-/// `W*1e9 - ceil*(T + n) <= ceil*h*cb + wire_k*1e9 + 1e9 + W`.
-/// With the default cburst (`mtu + ceil/1e9` = 1600 B) this is "ceil*T +
-/// cburst + one packet". Windows are all pairs of packets of the epoch,
-/// checked in O(1) per packet with a running minimum.
+/// The lender of each packet is the one class on its path whose `lends`
+/// counter moved (checked to be exactly one).
+///
+/// Let gated packets `j` and `k` be sent at `s_j <= s_k` (`T = s_k - s_j`).
+/// Before each charge the bucket is `b = min(tokens + elapsed, depth)`: never
+/// above `depth` (clamp before charge), and at a gated packet `b >= 0`
+/// (`>= -depth` with hysteresis, whose low/high-water marks are
+/// `-cbuffer`/`-buffer`). Modes only change lazily, but tokens only grow
+/// between charges, so a recorded non-red/green mode is never optimistic.
+/// Refill between charges is at most the elapsed time, hence
+/// `sum of costs of the charged packets in [s_j, s_k) <= h*depth + T`
+/// (`h` = 1, or 2 with hysteresis). The reciprocal multiply floors and
+/// under-estimates by at most 2^-31, so `cost >= wire*1e9/rate*(1-2^-31) - 1`,
+/// and `cost_k <= wire_k*1e9/rate`. So, in bytes of wire length (length plus
+/// overhead, raised to mpu, ATM-padded — what the class is charged for):
+///
+/// `W*(1-2^-31) <= rate*(T + n + h*depth)/1e9 + wire_k`
+///
+/// with `W` the charged wire bytes of `[s_j, s_k]` (packet `k` included) and
+/// `n` their count (1 ns of flooring each). It is checked in units of
+/// bytes*1e9, the `2^-31` term bounded by `W` units plus one byte of slack:
+/// `W*1e9 - rate*(T + n) <= rate*h*depth + wire_k*1e9 + 1e9 + W`.
+/// With a leaf's default cburst (`mtu + ceil/1e9` = 1600 B) this is "ceil*T +
+/// cburst + one packet". All pairs of gated packets are covered, in O(1) per
+/// packet, with a running minimum.
+///
+/// A tracker restarts (forgets its past) when the bucket may legitimately be
+/// refilled or re-sized outside these rules or its mode forced: class
+/// creation, leaf <-> inner, `change_class` of the class, `reset` (all
+/// classes become CAN_SEND), and when its debt nears the 60 s floor (the
+/// floor hands out free tokens).
 #[derive(Clone, Debug)]
-struct CeilTrack {
-    ceil: i128,
-    cb_ns: i128,
+struct Bucket {
+    what: &'static str,
+    rate: i128,
+    depth_ns: i128,
     h: i128,
     wire: i128,
     pkts: i128,
-    /// min over earlier sends a of (W_before_a*1e9 - ceil*(s_a + n_before_a)), with its sample.
+    /// min over earlier gated packets a of (W_before_a*1e9 - rate*(s_a + n_before_a)), with its sample.
     min_f: Option<(i128, u64, i128, i128)>,
-    cfg: ClassConfig,
-    /// Largest fraction of the bound used by a window with >= 3 packets (diagnostics).
+    /// Largest fraction of the allowance used by a window of >= 3 packets (diagnostics).
     tight: f64,
+}
+
+impl Bucket {
+    fn new(what: &'static str, rate: u64, depth_ticks: u32, hysteresis: bool) -> Bucket {
+        Bucket {
+            what,
+            rate: rate as i128,
+            depth_ns: ((depth_ticks as u64) << 6) as i128,
+            h: if hysteresis { 2 } else { 1 },
+            wire: 0,
+            pkts: 0,
+            min_f: None,
+            tight: 0.0,
+        }
+    }
+
+    fn on_packet(&mut self, minor: u16, t: u64, wire: u64, gated: bool) -> R {
+        let w = wire as i128;
+        let t = t as i128;
+        if !gated {
+            self.wire += w;
+            self.pkts += 1;
+            return Ok(());
+        }
+        let f_pre = self.wire * 1_000_000_000 - self.rate * (t + self.pkts);
+        if self.min_f.is_none_or(|(f, ..)| f_pre < f) {
+            self.min_f = Some((f_pre, t as u64, self.wire, self.pkts));
+        }
+        self.wire += w;
+        self.pkts += 1;
+        let f_post = self.wire * 1_000_000_000 - self.rate * (t + self.pkts);
+        let (fmin, ta, wa, na) = self.min_f.unwrap();
+        let win = self.wire - wa;
+        let bound = self.rate * self.h * self.depth_ns + w * 1_000_000_000 + 1_000_000_000 + win;
+        if self.pkts - na >= 3 {
+            self.tight = self.tight.max((f_post - fmin) as f64 / bound as f64);
+        }
+        if f_post - fmin > bound {
+            let secs = (t - ta as i128) as f64 / 1e9;
+            let allowed =
+                self.rate as f64 * (secs + (self.h * self.depth_ns) as f64 / 1e9) + w as f64;
+            return Err(format!(
+                "{} bucket of {} over-spent: {win} wire bytes charged in {} packets over \
+                 [{ta} ns, {t} ns] ({secs:.6} s); refill {} B/s, depth {} ns (x{}), last packet \
+                 {w} B: allowed ~{allowed:.0} B",
+                self.what,
+                cid(minor),
+                self.pkts - na,
+                self.rate,
+                self.depth_ns,
+                self.h,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Property 2's state for one class.
+#[derive(Clone, Debug)]
+struct Tracks {
+    rate: Bucket,
+    ceil: Bucket,
+    /// `lends` as last seen, to find each packet's lender.
+    lends: u64,
 }
 
 fn wire_len(cfg: &ClassConfig, len: u32) -> u64 {
@@ -602,59 +732,6 @@ fn wire_len(cfg: &ClassConfig, len: u32) -> u64 {
     l
 }
 
-impl CeilTrack {
-    fn new(q: &Htb<P>, minor: u16, cfg: &ClassConfig, hysteresis: bool) -> CeilTrack {
-        let info = q.class_info(cid(minor)).expect("tracked class exists");
-        CeilTrack {
-            ceil: info.ceil as i128,
-            cb_ns: ((info.cbuffer_ticks as u64) << 6) as i128,
-            h: if hysteresis { 2 } else { 1 },
-            wire: 0,
-            pkts: 0,
-            min_f: None,
-            cfg: cfg.clone(),
-            tight: 0.0,
-        }
-    }
-
-    fn on_send(&mut self, minor: u16, t: u64, len: u32) -> Result<(), String> {
-        let w = wire_len(&self.cfg, len) as i128;
-        let t = t as i128;
-        let f_pre = self.wire * 1_000_000_000 - self.ceil * (t + self.pkts);
-        if self.min_f.is_none_or(|(f, ..)| f_pre < f) {
-            self.min_f = Some((f_pre, t as u64, self.wire, self.pkts));
-        }
-        self.wire += w;
-        self.pkts += 1;
-        let f_post = self.wire * 1_000_000_000 - self.ceil * (t + self.pkts);
-        let (fmin, ta, wa, na) = self.min_f.unwrap();
-        let win_bytes = self.wire - wa;
-        let bound = self.ceil * self.h * self.cb_ns + w * 1_000_000_000 + 1_000_000_000 + win_bytes;
-        if self.pkts - na >= 3 {
-            self.tight = self.tight.max((f_post - fmin) as f64 / bound as f64);
-        }
-        if f_post - fmin > bound {
-            let secs = (t - ta as i128) as f64 / 1e9;
-            let allowed =
-                (self.ceil as f64 * (secs + (self.h * self.cb_ns) as f64 / 1e9)) + w as f64;
-            return Err(format!(
-                "ceil violated by leaf {}: {} wire bytes in {} packets over [{} ns, {} ns] ({secs:.6} s); \
-                 ceil {} B/s, cbuffer {} ns (x{}), last packet {} B: allowed ~{allowed:.0} B",
-                cid(minor),
-                win_bytes,
-                self.pkts - na,
-                ta,
-                t,
-                self.ceil,
-                self.cb_ns,
-                self.h,
-                w
-            ));
-        }
-        Ok(())
-    }
-}
-
 #[derive(Debug)]
 struct LeafModel {
     q: VecDeque<P>,
@@ -664,6 +741,11 @@ struct LeafModel {
     base_pkts: u64,
     sent_bytes: u64,
     sent_pkts: u64,
+    /// When the scheduler last updated this leaf's buckets (its `t_c`): at
+    /// creation, when it turned back into a leaf, and at each of its sends.
+    t_c: u64,
+    /// Its `lends` counter as last seen.
+    lends: u64,
 }
 
 #[derive(Debug)]
@@ -694,6 +776,10 @@ struct Harness {
     /// Packet id -> where it is queued (0 = direct queue, else leaf minor).
     loc: HashMap<u64, u16>,
     in_ok: u64,
+    /// Refused at enqueue.
+    refused: u64,
+    /// Handed back by configuration calls.
+    purged: u64,
     out_pkts: u64,
     out_bytes: u64,
     drops: u64,
@@ -705,7 +791,8 @@ struct Harness {
     root_extra_pkts: u64,
     /// `lends` of deleted classes.
     lends_gone: u64,
-    ceil: HashMap<u16, CeilTrack>,
+    /// Property 2: buckets by class minor.
+    tracks: HashMap<u16, Tracks>,
     /// The scheduler's own clock: the largest time it has been given by a
     /// call that reads it (a dequeue served from the direct queue, or one
     /// with nothing queued, does not).
@@ -718,10 +805,13 @@ struct Harness {
     check_every: u64,
     steps: u64,
     /// Per-leaf hook for backlogged drivers: bytes sent, by minor.
-    on_sent: Option<Box<dyn FnMut(u16, &P, u64)>>,
+    on_sent: Option<SentHook>,
 }
 
 type R = Result<(), String>;
+
+/// Called with (leaf minor, packet, send time) for each shaped packet.
+type SentHook = Box<dyn FnMut(u16, &P, u64)>;
 
 fn ensure(cond: bool, msg: impl FnOnce() -> String) -> R {
     if cond { Ok(()) } else { Err(msg()) }
@@ -740,6 +830,8 @@ impl Harness {
             direct: VecDeque::new(),
             loc: HashMap::new(),
             in_ok: 0,
+            refused: 0,
+            purged: 0,
             out_pkts: 0,
             out_bytes: 0,
             drops: 0,
@@ -749,7 +841,7 @@ impl Harness {
             root_extra_bytes: 0,
             root_extra_pkts: 0,
             lends_gone: 0,
-            ceil: HashMap::new(),
+            tracks: HashMap::new(),
             lib_now: 0,
             idle_wakeups: 0,
             idle_since: None,
@@ -783,15 +875,79 @@ impl Harness {
         l.base_pkts = s.packets;
         l.sent_bytes = 0;
         l.sent_pkts = 0;
-        if self.checks.ceil {
-            let t = CeilTrack::new(&self.q, minor, &n.cfg, self.spec.hysteresis);
-            self.ceil.insert(minor, t);
-        }
+        l.t_c = self.lib_now;
+        l.lends = s.lends;
+        self.restart_tracks(minor);
     }
 
-    /// Removes the packets the model holds for `minor` (a leaf), checking
-    /// that the scheduler handed back exactly those (as a multiset when
-    /// `ordered` is false).
+    /// (Re)starts property 2's trackers of `minor`.
+    fn restart_tracks(&mut self, minor: u16) {
+        if !self.checks.ceil {
+            return;
+        }
+        let info = self.q.class_info(cid(minor)).expect("tracked class exists");
+        let h = self.spec.hysteresis;
+        self.tracks.insert(
+            minor,
+            Tracks {
+                rate: Bucket::new("rate", info.rate, info.buffer_ticks, h),
+                ceil: Bucket::new("ceil", info.ceil, info.cbuffer_ticks, h),
+                lends: info.stats.lends,
+            },
+        );
+    }
+
+    /// Property 2 for one dequeued packet of leaf `leaf` sent at `t`.
+    fn track_packet(&mut self, leaf: u16, len: u32, t: u64) -> R {
+        let mut path = vec![leaf];
+        while let Some(&p) = path.last().map(|m| &self.nodes[m].parent)
+            && p != 0
+        {
+            path.push(p);
+        }
+        let stats: Vec<htb::ClassStats> = path
+            .iter()
+            .map(|&m| self.q.class_stats(cid(m)).unwrap())
+            .collect();
+        let lenders: Vec<usize> = (0..path.len())
+            .filter(|&i| stats[i].lends != self.tracks[&path[i]].lends)
+            .collect();
+        ensure(
+            lenders.len() == 1
+                && stats[lenders[0]].lends == self.tracks[&path[lenders[0]]].lends + 1,
+            || {
+                format!(
+                    "packet of {} at {t}: lends moved on {:?} (path {:?}), want exactly one +1",
+                    cid(leaf),
+                    lenders.iter().map(|&i| cid(path[i])).collect::<Vec<_>>(),
+                    path.iter().map(|&m| cid(m)).collect::<Vec<_>>()
+                )
+            },
+        )?;
+        let lender = lenders[0];
+        for (i, &m) in path.iter().enumerate() {
+            let wire = wire_len(&self.nodes[&m].cfg, len);
+            let tr = self.tracks.get_mut(&m).unwrap();
+            tr.lends = stats[i].lends;
+            // Rate: charged at or below the lender, gated at the lender.
+            if i >= lender {
+                tr.rate.on_packet(m, t, wire, i == lender)?;
+            }
+            // Ceil: always charged, gated at and below the lender.
+            tr.ceil.on_packet(m, t, wire, i <= lender)?;
+        }
+        // Near the 60 s debt floor the floor may hand out tokens: restart.
+        for (i, &m) in path.iter().enumerate() {
+            let floor = -((59 * SEC) as i64);
+            if ((stats[i].tokens as i64) << 6) < floor || ((stats[i].ctokens as i64) << 6) < floor {
+                self.restart_tracks(m);
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that a configuration call handed back exactly the packets the
+    /// model says it removed (as a multiset), and forgets them.
     fn expect_dropped(&mut self, got: &[P], want: Vec<P>, what: &str) -> R {
         let mut a: Vec<(u64, u32)> = got.iter().map(|p| (p.id, p.len)).collect();
         let mut b: Vec<(u64, u32)> = want.iter().map(|p| (p.id, p.len)).collect();
@@ -804,6 +960,7 @@ impl Harness {
             self.loc.remove(&p.id);
         }
         self.drops += got.len() as u64;
+        self.purged += got.len() as u64;
         Ok(())
     }
 
@@ -841,9 +998,10 @@ impl Harness {
             pn.extra_bytes = stats.bytes;
             pn.extra_pkts = stats.packets;
             pn.ever_inner = true;
-            self.ceil.remove(&parent);
             let want: Vec<P> = leaf.q.into_iter().collect();
             self.expect_dropped(&applied.dropped, want, "add under a leaf")?;
+            // Its mode was forced to CAN_SEND.
+            self.restart_tracks(parent);
         } else {
             ensure(applied.dropped.is_empty(), || {
                 format!("add under inner/root dropped {:?}", applied.dropped)
@@ -863,6 +1021,8 @@ impl Harness {
                     base_pkts: 0,
                     sent_bytes: 0,
                     sent_pkts: 0,
+                    t_c: 0,
+                    lends: 0,
                 }),
                 extra_bytes: 0,
                 extra_pkts: 0,
@@ -895,7 +1055,7 @@ impl Harness {
         let stats = before.ok_or("stats of a known class")?;
         let applied = res.map_err(|e| format!("delete {}: {e}", cid(minor)))?;
         let node = self.nodes.remove(&minor).unwrap();
-        self.ceil.remove(&minor);
+        self.tracks.remove(&minor);
         self.lends_gone += stats.lends;
         let want: Vec<P> = node.leaf.unwrap().q.into_iter().collect();
         self.expect_dropped(&applied.dropped, want, "delete")?;
@@ -916,6 +1076,8 @@ impl Harness {
                     base_pkts: 0,
                     sent_bytes: 0,
                     sent_pkts: 0,
+                    t_c: 0,
+                    lends: 0,
                 });
                 pn.extra_bytes = 0;
                 pn.extra_pkts = 0;
@@ -937,10 +1099,7 @@ impl Harness {
             "change dropped packets".into()
         })?;
         node.cfg = cfg.clone();
-        if node.leaf.is_some() && self.checks.ceil {
-            let t = CeilTrack::new(&self.q, minor, cfg, self.spec.hysteresis);
-            self.ceil.insert(minor, t);
-        }
+        self.restart_tracks(minor);
         Ok(())
     }
 
@@ -957,12 +1116,9 @@ impl Harness {
         ensure(self.q.next_wakeup().is_none(), || {
             "next_wakeup after reset".into()
         })?;
-        if self.checks.ceil {
-            for m in self.leaves() {
-                let n = &self.nodes[&m];
-                let t = CeilTrack::new(&self.q, m, &n.cfg, self.spec.hysteresis);
-                self.ceil.insert(m, t);
-            }
+        let all: Vec<u16> = self.nodes.keys().copied().collect();
+        for m in all {
+            self.restart_tracks(m);
         }
         Ok(())
     }
@@ -1029,6 +1185,7 @@ impl Harness {
                     )
                 })?;
                 self.drops += 1;
+                self.refused += 1;
             }
         }
         Ok(())
@@ -1040,6 +1197,7 @@ impl Harness {
         if self.direct.is_empty() && !self.loc.is_empty() {
             self.lib_now = self.lib_now.max(t);
         }
+        let budget_outs = self.q.stats().too_many_events;
         let Some(p) = self.q.dequeue(t) else {
             if self.checks.progress && !self.q.is_empty() {
                 let w = self.q.next_wakeup();
@@ -1052,6 +1210,9 @@ impl Harness {
                 })?;
                 if self.idle_since.is_none() {
                     self.idle_since = Some(self.lib_now);
+                }
+                if w != Some(self.lib_now) {
+                    self.check_no_green_leaf_idles(None)?;
                 }
             }
             if self.checks.conservation {
@@ -1082,22 +1243,67 @@ impl Harness {
             ensure(self.direct.is_empty(), || {
                 format!("{p:?} from {} overtook the direct queue", cid(at))
             })?;
+            let lends = self.q.class_stats(cid(at)).ok_or("leaf vanished")?.lends;
             let l = self.nodes.get_mut(&at).unwrap().leaf.as_mut().unwrap();
             let head = l.q.pop_front();
             ensure(head == Some(p), || {
                 format!("leaf {} out of order: got {p:?}, head {head:?}", cid(at))
             })?;
             l.bytes -= p.len as u64;
+            l.t_c = t;
             l.sent_bytes += p.len as u64;
             l.sent_pkts += 1;
-            if let Some(c) = self.ceil.get_mut(&at) {
-                c.on_send(at, t, p.len)?;
+            let borrowed = lends == l.lends;
+            l.lends = lends;
+            // Property 5: level 0 first. A packet lent above level 0 while
+            // another backlogged leaf is provably green means that leaf
+            // was skipped (unless the events budget ran out just now).
+            if self.checks.progress && borrowed && self.q.stats().too_many_events == budget_outs {
+                self.check_no_green_leaf_idles(Some(at))
+                    .map_err(|e| format!("{p:?} of {} went out borrowed: {e}", cid(at)))?;
+            }
+            if self.checks.ceil {
+                self.track_packet(at, p.len, t)?;
             }
             if let Some(f) = self.on_sent.as_mut() {
                 f(at, &p, t);
             }
         }
         Ok(true)
+    }
+
+    /// Property 5, no oversleeping and level 0 first: after a `None`, and
+    /// after a packet that went out on borrowed bandwidth (both when no
+    /// events budget ran out), no other backlogged leaf may be green. A leaf's
+    /// buckets only change when it sends, so from its reported `tokens` /
+    /// `ctokens` (ns >> 6, so `ticks*64` is a lower bound) and its last
+    /// update `t_c`, `ticks*64 + min(now - t_c, 60 s) >= 0` for both buckets
+    /// proves it CAN_SEND now (also with hysteresis: leaving MAY_BORROW or
+    /// CANT_SEND needs exactly these), and a CAN_SEND leaf is in row 0,
+    /// which a `dequeue` serves before any level above (a leaf whose wake-up
+    /// time has come is re-coloured by that same `dequeue` first).
+    fn check_no_green_leaf_idles(&self, except: Option<u16>) -> R {
+        for (&m, n) in &self.nodes {
+            let Some(l) = &n.leaf else { continue };
+            if l.q.is_empty() || except == Some(m) {
+                continue;
+            }
+            let s = self.q.class_stats(cid(m)).ok_or("leaf vanished")?;
+            let e = (self.lib_now - l.t_c).min(60 * SEC) as i64;
+            let tok = ((s.tokens as i64) << 6) + e;
+            let ctok = ((s.ctokens as i64) << 6) + e;
+            ensure(tok < 0 || ctok < 0, || {
+                format!(
+                    "at dequeue({}) (next_wakeup {:?}) backlogged leaf {} is green but was not \
+                     served: tokens >= {tok} ns, ctokens >= {ctok} ns (last update at {})",
+                    self.lib_now,
+                    self.q.next_wakeup(),
+                    cid(m),
+                    l.t_c
+                )
+            })?;
+        }
+        Ok(())
     }
 
     fn drain(&mut self) -> R {
@@ -1139,7 +1345,8 @@ impl Harness {
         }
         self.now = self.now.max(w);
         self.idle_wakeups += 1;
-        if self.checks.progress {
+        // The stall bound is also the harness's own liveness guard.
+        {
             let since = self.idle_since.unwrap_or(self.lib_now);
             let n = self.nodes.len() as u64;
             let secs = (w - since) / SEC;
@@ -1232,17 +1439,13 @@ impl Harness {
     fn check_conservation(&self) -> R {
         let s = self.q.stats();
         let queued = self.loc.len() as u64;
-        ensure(
-            self.in_ok + self.drops_at_enqueue() == self.next_id - 1,
-            || "harness bookkeeping".into(),
-        )?;
-        ensure(self.in_ok == self.out_pkts + self.purged() + queued, || {
+        ensure(self.in_ok + self.refused == self.next_id - 1, || {
+            "harness bookkeeping".into()
+        })?;
+        ensure(self.in_ok == self.out_pkts + self.purged + queued, || {
             format!(
-                "in {} != out {} + purged {} + queued {}",
-                self.in_ok,
-                self.out_pkts,
-                self.purged(),
-                queued
+                "accepted {} != dequeued {} + handed back {} + queued {queued}",
+                self.in_ok, self.out_pkts, self.purged
             )
         })?;
         ensure(self.q.len() as u64 == queued, || {
@@ -1338,15 +1541,6 @@ impl Harness {
             )?;
         }
         Ok(())
-    }
-
-    fn drops_at_enqueue(&self) -> u64 {
-        self.drops - self.purged()
-    }
-
-    fn purged(&self) -> u64 {
-        // Packets accepted and later handed back = accepted - out - queued.
-        self.in_ok - self.out_pkts - self.loc.len() as u64
     }
 
     /// Property 3.
@@ -1512,7 +1706,11 @@ impl Harness {
 
     fn report(&self, what: &str) {
         if std::env::var("HTB_PROP_VERBOSE").is_ok() {
-            let tight = self.ceil.values().map(|c| c.tight).fold(0.0, f64::max);
+            let tight = self
+                .tracks
+                .values()
+                .map(|c| c.ceil.tight.max(c.rate.tight))
+                .fold(0.0, f64::max);
             eprintln!(
                 "{what}: classes {} pkts in {} out {} drops {} t={:.3}s ceil-tightness {tight:.4}",
                 self.nodes.len(),
@@ -1576,18 +1774,8 @@ fn rough_total(classes: &[Cls]) -> u64 {
     (leaf_rates + inner_rates).min(ceils).max(MIN_RATE)
 }
 
-fn leaf_rates_under(classes: &[Cls], m: u16) -> u64 {
-    if is_leaf(classes, m) {
-        return classes.iter().find(|c| c.minor == m).unwrap().cfg.rate;
-    }
-    classes
-        .iter()
-        .filter(|c| c.parent == m)
-        .map(|c| leaf_rates_under(classes, c.minor))
-        .sum()
-}
-
-fn gen_backlogged(g: &mut Gen, classes: Vec<Cls>, q: QSpec) -> Backlogged {
+/// A backlogged run of about `packets` packets in total.
+fn gen_backlogged(g: &mut Gen, classes: Vec<Cls>, q: QSpec, packets: u64) -> Backlogged {
     let mut lens = Vec::new();
     let mut starts = Vec::new();
     for c in &classes {
@@ -1602,14 +1790,13 @@ fn gen_backlogged(g: &mut Gen, classes: Vec<Cls>, q: QSpec) -> Backlogged {
             starts.push((c.minor, below(g, MS)));
         }
     }
-    // About 1500 packets in total.
     let total = rough_total(&classes);
     let avg_len = lens
         .iter()
         .map(|&(_, a, b)| (a + b) as u64 / 2)
         .min()
         .unwrap_or(800);
-    let duration = (1500 * avg_len * SEC / total).clamp(50 * MS, 2 * SEC);
+    let duration = (packets * avg_len * SEC / total).clamp(5 * MS, 2 * SEC);
     Backlogged {
         q,
         classes,
@@ -1627,7 +1814,7 @@ impl Arbitrary for Loaded {
         let mut q = QSpec::generate(g, &minors);
         q.leaf_limit = 1000;
         q.leaf_byte_limit = None;
-        Loaded(gen_backlogged(g, classes, q))
+        Loaded(gen_backlogged(g, classes, q, 1500))
     }
 
     fn shrink(&self) -> Box<dyn Iterator<Item = Self>> {
@@ -1673,7 +1860,7 @@ impl Arbitrary for Covered {
         q.leaf_limit = 1000;
         q.leaf_byte_limit = None;
         q.default_class = 0;
-        Covered(gen_backlogged(g, classes, q))
+        Covered(gen_backlogged(g, classes, q, 1500))
     }
 
     fn shrink(&self) -> Box<dyn Iterator<Item = Self>> {
@@ -1812,7 +1999,8 @@ fn prop1_conservation() {
     qc(1).quickcheck(prop as fn(Scenario) -> TestResult);
 }
 
-/// Property 2 on the random scripts: every leaf, every window.
+/// Property 2 on the random scripts: every leaf's ceil (and every class's
+/// rate and ceil bucket), every window.
 #[test]
 fn prop2_ceil_conformance_scripts() {
     fn prop(sc: Scenario) -> TestResult {
@@ -1853,15 +2041,29 @@ fn prop3_hierarchical_sums() {
 
 /// Property 4: the guarantee.
 ///
-/// **The bound.** With every leaf backlogged and `dequeue` called until
-/// `None` at each wake-up (an infinitely fast link), a leaf with rate `r`,
-/// ceil `>= r`, rate bucket `b` ns and ceil bucket `cb` ns sends, over the
-/// measured window `[warmup + 1 ms, end]` of length `T`, at least
-/// `0.99*r*T - max(r*b, ceil*cb)/1e9 - 2*maxpkt` bytes. (Whenever its rate
-/// bucket is non-negative it is CAN_SEND unless its ceil bucket is empty, in
-/// which case it is sending at `ceil >= r`; a CAN_SEND leaf is served at once
-/// at level 0 regardless of its ancestors. The ancestors' cover is what makes
-/// the guarantee meaningful on a real link; here it is part of the premise.)
+/// Premise: every inner class's rate is at least the sum of its children's
+/// rates, every ceil is at least the rate (leaf rates within 10x of each
+/// other so the slowest leaf sends enough in ~1500 packets), every leaf
+/// backlogged from a random start in the first 1 ms, and `dequeue` called
+/// until `None` at each wake-up (an infinitely fast link).
+///
+/// **The bound.** Over the window `[warmup + 1 ms, end]` of length `T`, a
+/// leaf of rate `r` sends at least
+///
+/// `r*T - 2*maxpkt - [red or hysteresis]*(r*b + r*cb) - [hysteresis]*r*b`
+///
+/// bytes, with `b`/`cb` its rate/ceil bucket depths in seconds (so `r*b` is
+/// its burst), "red" = it ever went CANT_SEND (`overlimits > 0`). Why:
+/// rate tokens are only lost to the clamp, which needs a non-negative bucket
+/// while not sending; a green leaf is served at once (level 0 comes first and
+/// its wake-up is exact), a yellow one has a negative bucket, so only a red
+/// leaf (ceil bucket empty, sending at `ceil >= r`) can lose them. Without
+/// loss, lent bytes >= `r*(T - cost)`: the bucket starts the window >= -one
+/// packet (>= -b - one packet with hysteresis) and ends it < 0. The 2nd
+/// packet is slack. The ancestors' cover is what makes the guarantee hold on
+/// a real link; with an infinitely fast one a green leaf is served whatever
+/// its ancestors, so here the cover is only part of the premise. The bound
+/// is tight: the closest leaves reach it within 0.1 %.
 #[test]
 fn prop4_guarantee() {
     fn prop(c: Covered) -> TestResult {
@@ -1877,7 +2079,12 @@ fn check_guarantee(b: &Backlogged) -> R {
     let window_start = b.warmup + MS;
     let acc: Rc<RefCell<HashMap<u16, (u64, u32)>>> = Rc::default();
     let acc2 = acc.clone();
-    let h = b.run(Checks::all(), move |m, p, t| {
+    let checks = Checks {
+        ceil: true,
+        progress: true,
+        ..Checks::default()
+    };
+    let h = b.run(checks, move |m, p, t| {
         if t >= window_start {
             let mut a = acc2.borrow_mut();
             let e = a.entry(m).or_default();
@@ -1938,6 +2145,20 @@ fn prop5_next_wakeup_progress() {
         verdict(Harness::run(&sc, checks))
     }
     qc(5).quickcheck(prop as fn(Scenario) -> TestResult);
+}
+
+/// Property 5 under sustained load (wild trees, much borrowing): also checks
+/// that nothing is lent above level 0 while a backlogged leaf is green.
+#[test]
+fn prop5_next_wakeup_progress_backlogged() {
+    fn prop(b: Loaded) -> TestResult {
+        let checks = Checks {
+            progress: true,
+            ..Checks::default()
+        };
+        verdict(b.0.run(checks, |_, _, _| {}).map(|h| h.report("loaded")))
+    }
+    qc(55).quickcheck(prop as fn(Loaded) -> TestResult);
 }
 
 /// Everything at once, on the random scripts (cheap extra coverage).
