@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: formatting and lints, Rust unit,
-# integration and doc tests, the benchmarks in test mode, and the comparisons
+# integration and doc tests, the C ABI tests (in real C, under valgrind),
+# the Python bindings' pytest suite, the benchmarks in test mode, and the comparisons
 # with the live Linux kernel (which skip, saying why, where network
 # namespaces are not available).
 set -euo pipefail
@@ -19,6 +20,9 @@ cargo test --workspace --all-targets
 
 step "doc tests"
 cargo test --workspace --doc
+
+step "Python bindings (virtualenv, maturin wheel, pytest)"
+bash scripts/test-python.sh
 
 step "kernel comparisons (live Linux HTB as the oracle)"
 cargo test -p htb --test kernel_oracle -- --ignored --nocapture --test-threads=1
