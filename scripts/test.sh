@@ -16,6 +16,9 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test (unit, integration, property, benches in test mode)"
+# The C tests link libhtb.a/.so, which cargo test does not build by itself
+# (htb-ffi has no Rust lib target): build them first.
+cargo build -p htb-ffi
 cargo test --workspace --all-targets
 
 step "doc tests"

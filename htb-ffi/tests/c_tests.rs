@@ -44,7 +44,11 @@ fn lib_dir() -> PathBuf {
             return dir;
         }
     }
-    panic!("libhtb.a not found in {} or its parent", deps.display());
+    panic!(
+        "libhtb.a not found in {} or its parent: run `cargo build -p htb-ffi` first \
+         (scripts/test.sh does)",
+        deps.display()
+    );
 }
 
 fn out_dir() -> PathBuf {
