@@ -14,9 +14,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use htb::rate::{parse_rate, parse_size};
 use htb::sim::{Flow, Offered, SimConfig, SimPacket, simulate};
-use htb::{ClassConfig, ClassId, Htb, QdiscConfig};
+use htb::{ClassId, Htb};
 use serde_json::Value as Json;
 
 /// Tolerance: the kernel's own clean-run spread is ±0.4 %, and it under-
@@ -34,57 +33,22 @@ fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// The subset of tc's HTB grammar the scenarios use (the full loader is the
-/// `tc` module's job).
+/// The scenario's tc lines, loaded by the crate's own tc loader.
 fn build(scn: &Json) -> Htb<SimPacket> {
-    let qline = scn.get("qdisc").and_then(Json::as_str).expect("qdisc line");
-    let words: Vec<&str> = qline.split_whitespace().collect();
-    let mut cfg = QdiscConfig::new(1);
-    let mut i = 0;
-    while i < words.len() {
-        match words[i] {
-            "handle" => {
-                cfg.handle = u16::from_str_radix(words[i + 1].trim_end_matches(':'), 16).unwrap()
-            }
-            "default" => cfg.default_class = u16::from_str_radix(words[i + 1], 16).unwrap(),
-            "r2q" => cfg.r2q = words[i + 1].parse().unwrap(),
-            "direct_qlen" => cfg.direct_qlen = words[i + 1].parse().unwrap(),
-            _ => {
-                i += 1;
-                continue;
-            }
-        }
-        i += 2;
-    }
-    let mut q = Htb::new(cfg);
+    let mut script = String::from("DEV=veth0\n");
+    script.push_str(scn.get("qdisc").and_then(Json::as_str).expect("qdisc line"));
+    script.push('\n');
     for line in scn
         .get("classes")
         .and_then(Json::as_array)
         .expect("classes")
     {
-        let words: Vec<&str> = line.as_str().unwrap().split_whitespace().collect();
-        let arg = |k: &str| words.iter().position(|w| *w == k).map(|p| words[p + 1]);
-        let id: ClassId = arg("classid").unwrap().parse().unwrap();
-        let parent: ClassId = arg("parent").unwrap().parse().unwrap();
-        let mut c = ClassConfig::new(parse_rate(arg("rate").unwrap()).unwrap());
-        if let Some(v) = arg("ceil") {
-            c = c.ceil(parse_rate(v).unwrap());
-        }
-        if let Some(v) = arg("burst").or(arg("buffer")) {
-            c = c.burst(parse_size(v).unwrap());
-        }
-        if let Some(v) = arg("cburst").or(arg("cbuffer")) {
-            c = c.cburst(parse_size(v).unwrap());
-        }
-        if let Some(v) = arg("quantum") {
-            c = c.quantum(v.parse().unwrap());
-        }
-        if let Some(v) = arg("prio") {
-            c = c.prio(v.parse().unwrap());
-        }
-        q.add_class(id, parent, &c, 0).unwrap();
+        script.push_str(line.as_str().expect("class line"));
+        script.push('\n');
     }
-    q
+    htb::tc::load(&script, "scenario", &htb::tc::LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .htb
 }
 
 fn flows(scn: &Json) -> Vec<Flow> {
