@@ -87,14 +87,20 @@ pub mod class;
 pub mod error;
 #[cfg(feature = "fib")]
 pub mod fib;
+#[cfg(feature = "frag")]
+pub mod frag;
 pub mod idset;
 pub mod leaf;
 pub mod rate;
+#[cfg(feature = "reasm")]
+pub mod reasm;
 pub mod sched;
 pub mod sim;
 pub mod stats;
 pub mod tc;
 mod waitq;
+#[cfg(any(feature = "reasm", feature = "frag"))]
+pub mod wire;
 
 pub use class::{ClassConfig, ClassId, Mode, QuantumWarning};
 pub use error::HtbError;
