@@ -11,6 +11,11 @@
 //!   removes a prefix of the table and inserts it back (two incremental
 //!   updates of the trie and the compiled table).
 //!
+//! * `fib4_shared_lookup_batch/…`: the same batches through a lock-free
+//!   [`htb::fib::FibReader`] while another thread keeps removing and
+//!   re-inserting prefixes through the [`htb::fib::FibWriter`] (one read guard
+//!   per batch).
+//!
 //! Throughput = 1 element per lookup or per update, so criterion reports ns
 //! per lookup/update. Tables are built once, outside the timed region.
 
@@ -20,7 +25,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use htb::fib::synth::{self, Rng};
-use htb::fib::{Fib, FibKey, Prefix, RouteKind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use htb::fib::{Fib, FibKey, Prefix, RouteKind, shared};
 
 const BATCH: usize = 4096;
 
@@ -91,6 +99,62 @@ fn updates<K: FibKey>(
     g.finish();
 }
 
+/// Batch lookups through a reader while a writer thread updates the table.
+fn shared_lookups<K: FibKey>(
+    c: &mut Criterion,
+    name: &str,
+    label: &str,
+    fib: Fib<K, u32>,
+    t: &[Prefix<K>],
+    addrs: &[K],
+) {
+    let (mut w, r) = shared(fib);
+    let stop = Arc::new(AtomicBool::new(false));
+    let updates = Arc::new(AtomicU64::new(0));
+    let t: Vec<Prefix<K>> = t.to_vec();
+    let writer = {
+        let (stop, updates) = (stop.clone(), updates.clone());
+        std::thread::spawn(move || {
+            let mut rng = Rng::new(11);
+            while !stop.load(Ordering::Relaxed) {
+                let p = t[rng.below(t.len() as u64) as usize];
+                let k = w.remove(&p, 0).expect("present");
+                w.insert(p, 0, k).expect("absent");
+                updates.fetch_add(2, Ordering::Relaxed);
+            }
+        })
+    };
+    let mut g = c.benchmark_group(format!("{name}_shared_lookup_batch"));
+    g.throughput(Throughput::Elements(1));
+    let mut out = vec![None; BATCH];
+    let started = Instant::now();
+    g.bench_function(BenchmarkId::from_parameter(label), |b| {
+        b.iter_custom(|iters| {
+            let mut done = 0u64;
+            let start = Instant::now();
+            while done < iters {
+                let off = (done as usize * 7919) % (addrs.len() - BATCH);
+                let n = BATCH.min((iters - done) as usize);
+                let fib = r.read().expect("writer alive");
+                fib.lookup_batch(&addrs[off..off + n], &mut out[..n])
+                    .unwrap();
+                drop(fib);
+                black_box(&out);
+                done += n as u64;
+            }
+            start.elapsed()
+        });
+    });
+    g.finish();
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("writer");
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{name}_shared/{label}: the writer published {:.0} updates/s meanwhile",
+        updates.load(Ordering::Relaxed) as f64 / secs
+    );
+}
+
 fn fib4(c: &mut Criterion) {
     // criterion's --test mode (CI) runs each bench once: keep that cheap.
     let test_mode = std::env::args().any(|a| a == "--test");
@@ -108,6 +172,9 @@ fn fib4(c: &mut Criterion) {
         let mut fib = build(&t);
         lookups(c, "fib4", label, &fib, &addrs);
         updates(c, "fib4", label, &mut fib, &t);
+        if n == 1_000_000 || test_mode {
+            shared_lookups(c, "fib4", label, fib, &t, &addrs);
+        }
     }
 }
 

@@ -41,6 +41,7 @@ assert_eq!(fib.lookup("192.0.2.1".parse().unwrap()).unwrap().prefix.len(), 0);
 
 pub mod classify;
 pub mod load;
+pub mod shared;
 pub mod synth;
 pub mod table;
 pub mod trie;
@@ -51,6 +52,7 @@ use core::str::FromStr;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub use classify::{Direction, FibClassifier, PacketAddrs};
+pub use shared::{FibReader, FibReaderFactory, FibWriter, shared};
 pub use trie::{KeyBits, MAX_WORK, Thresholds, TrieStats};
 
 use table::{Dir248, MAX_TAG};
@@ -644,6 +646,17 @@ impl<K: FibKey, V> Fib<K, V> {
         }
         self.add_prefix(prefix, Route { metric, kind })?;
         Ok(None)
+    }
+
+    /// Whether `prefix` could be added ([`FibError::Full`] otherwise).
+    pub(crate) fn check_room(&self, prefix: &Prefix<K>) -> Result<(), FibError> {
+        if self.id_of(prefix).is_none()
+            && self.free.is_empty()
+            && self.slots.len() >= MAX_TAG as usize
+        {
+            return Err(FibError::Full);
+        }
+        Ok(())
     }
 
     fn add_prefix(&mut self, prefix: Prefix<K>, route: Route<V>) -> Result<(), FibError> {
