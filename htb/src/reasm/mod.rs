@@ -1,15 +1,136 @@
 //! IP reassembly, Linux-exact (and the IDS target-based policies).
 //!
-//! CONTRACT SKELETON (lead): the public names and signatures below are used
-//! by htb-cli, htb-ffi, htb-py, the benches and the kernel oracle test, which
-//! are written in parallel. The reassembly helper implements them (and may
-//! add items, and split internals into submodules); changing a name or a
-//! signature here needs the lead's agreement.
+//! A [`Reassembler`] is the kernel's fragment table (`fqdir`) as a library:
+//! [`Reassembler::push`] takes raw IPv4/IPv6 packets, time is an input, and
+//! what the kernel would do on its own (timers) comes back from
+//! [`Reassembler::expire`] as [`Event`]s.
+//!
+//! ```
+//! use htb::reasm::{Pushed, ReasmConfig, Reassembler};
+//! use htb::wire::Ipv4Packet;
+//!
+//! // Two fragments of a 24-byte UDP datagram, id 7, 10.0.0.1 -> 10.0.0.2.
+//! fn frag(offset: u16, data: &[u8], more: bool) -> Vec<u8> {
+//!     let mut b = vec![0u8; 20 + data.len()];
+//!     let mut p = Ipv4Packet::new_unchecked(&mut b[..]);
+//!     p.set_version_ihl(4, 5);
+//!     p.set_total_len((20 + data.len()) as u16);
+//!     p.set_ident(7);
+//!     p.set_more_frags(more);
+//!     p.set_frag_offset(offset);
+//!     p.set_ttl(64);
+//!     p.set_protocol(17);
+//!     p.set_src_addr([10, 0, 0, 1]);
+//!     p.set_dst_addr([10, 0, 0, 2]);
+//!     p.fill_checksum();
+//!     b[20..].copy_from_slice(data);
+//!     b
+//! }
+//! let mut r = Reassembler::new(ReasmConfig::default());
+//! // The last fragment first, then the first: order does not matter.
+//! assert_eq!(r.push(&frag(16, &[2; 8], false), 0, 0).unwrap(), Pushed::Queued);
+//! let Pushed::Complete(dgram) = r.push(&frag(0, &[1; 16], true), 0, 1_000).unwrap() else {
+//!     panic!("not reassembled");
+//! };
+//! let p = Ipv4Packet::new_checked(&dgram[..]).unwrap();
+//! assert_eq!((p.total_len(), p.more_frags(), p.frag_offset()), (44, false, 0));
+//! assert!(p.verify_checksum());
+//! assert_eq!(&dgram[20..], &[[1u8; 16].as_slice(), &[2; 8]].concat()[..]);
+//! assert_eq!(r.stats().reasm_oks, 1);
+//! r.recycle(dgram); // the next datagram reuses the allocation
+//! ```
+//!
+//! ## The Linux policy: runs
+//!
+//! Since 4.19 (FragmentSmack) the kernel keeps a queue's fragments in an
+//! rbtree of *runs*: fragments that arrived in order and abut exactly form
+//! one run; the last run is extended in O(1) when the next fragment starts
+//! exactly at its end. A fragment that ends beyond the highest end held but
+//! starts before it overlaps; one that ends no later is looked up among the
+//! run heads: if it lies entirely inside *one* run it is a duplicate and
+//! ignored (whatever its bytes); if it touches held data in any other way
+//! it overlaps. An overlap discards the whole datagram (`ReasmOverlaps`,
+//! `ReasmFails`) and unhashes the queue, so a clean retransmission starts a
+//! new one. Because runs depend on arrival order, the same bytes can be a
+//! duplicate or an overlap: A(0..8), B(8..16) in order are one run and
+//! X(0..16) is ignored; A, the last fragment, then B make B a run of its own
+//! and X kills the datagram. See `runs.rs`.
+//!
+//! Then, in the kernel's order: a last fragment ending before the known end
+//! or at another end than an earlier last fragment kills the queue; a
+//! non-last fragment is cut to a multiple of 8 (IPv4) or refused with an
+//! ICMPv6 parameter problem (IPv6), and kills the queue if it ends past a
+//! known last end; an empty fragment kills the queue. The datagram completes
+//! when the first and last fragments are in and every byte is held; then
+//! the ECN combination (RFC 3168) and the size limit are checked.
+//!
+//! Completed datagrams are built as the kernel delivers them. The header is
+//! the one of the **offset-0 fragment** that was kept (the first to arrive:
+//! later offset-0 copies are duplicates or overlaps), even when another
+//! fragment completed the datagram: the kernel makes the completing skb the
+//! head but morphs it into the offset-0 fragment (`skb_morph` in
+//! `inet_frag_reasm_prepare`). IPv4: total length set, MF and offset
+//! cleared, DF set iff the largest fragment had DF, ECN OR-ed in, checksum
+//! recomputed. IPv6: fragment header removed, the preceding next-header byte
+//! set to the fragment header's, payload length rewritten.
+//!
+//! ## IDS policies
+//!
+//! `First`, `Last`, `Bsd`, `BsdRight`, `LinuxLegacy`, `Windows`, `Solaris`
+//! never discard a datagram for an overlap: each byte goes to whichever
+//! fragment the policy's pairwise rule picks, decided on the fragments'
+//! original extents in arrival order (see `overlay.rs` and
+//! `novak-vectors.json`). The length checks above apply to them too.
+//! Overlapping fragments are counted in `reasm_overlaps` (without a
+//! failure), so an analyser can flag them.
+//!
+//! ## Limits and cost
+//!
+//! Memory is charged for what is really held: per queue
+//! [`QUEUE_OVERHEAD`], plus its buffer (header room and every byte up to the
+//! highest end received, holes included), plus [`FRAGMENT_OVERHEAD`] per
+//! kept fragment. While the total is above `high_thresh` every fragment is
+//! refused (`Dropped(MemoryLimit)`, `ReasmFails`), so it never exceeds the
+//! threshold by more than what one accepted fragment adds (at most a queue,
+//! its bookkeeping and its bytes up to its end: a fragment at a large offset
+//! is charged for the hole before it, since the buffer holds it).
+//!
+//! The queue table is a hash table of 4-byte slot numbers (keys live in the
+//! queues) with a random per-table seed (foldhash), and a one-entry cache of
+//! the last queue used, so in-order fragments skip the lookup. Timers are
+//! two FIFO lists (lifetimes are fixed per family), so expiry is O(1) per
+//! queue. Linux policy: O(1) per in-order fragment, O(log k) otherwise;
+//! overlaps kill the queue, so floods of overlapping fragments cannot
+//! accumulate. IDS policies: O((m + 1) log k) for a fragment that touches
+//! m held segments.
+//!
+//! `now` must not go backwards (a queue's lifetime is measured from the
+//! `now` of the push that created it).
 
 use core::fmt;
 use core::str::FromStr;
+use std::collections::hash_map::Entry;
 
-use crate::wire::WireError;
+use core::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry as TableEntry;
+use std::collections::{HashMap, VecDeque};
+
+use foldhash::fast::RandomState;
+
+use crate::wire::{
+    self, IPV6_FRAG_HEADER, IPV6_HEADER, Ipv4Packet, Ipv6FragHeader, Ipv6Packet, Parsed, V4Info,
+    V6Info, WireError,
+};
+
+mod overlay;
+mod queue;
+mod runs;
+
+use overlay::Overlay;
+use queue::Queue;
+use runs::Insert;
 
 /// How overlapping fragments are resolved.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -95,7 +216,9 @@ pub struct ReasmConfig {
     pub timeout_v6: u64,
     /// `ipfrag_max_dist` (IPv4 only; 0 disables; default 64).
     pub max_dist: u32,
-    /// Largest reassembled datagram (default 65535, checked at completion).
+    /// Largest reassembled datagram (default 65535, checked at completion):
+    /// IPv4 total length, IPv6 payload length (as `IPV6_MAXPLEN`). Values
+    /// above 65535 act as 65535.
     pub max_datagram: usize,
 }
 
@@ -122,7 +245,7 @@ pub enum Family {
 }
 
 /// A reassembly queue's key, as the kernel keys it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FragKey {
     /// IPv4: source, destination, id, protocol, caller context (`user`/vif).
     V4 {
@@ -148,6 +271,39 @@ pub enum FragKey {
         /// Caller context.
         context: u32,
     },
+}
+
+// Hashed as a few packed words (the derived impl feeds the hasher field by
+// field, which costs more than the lookup itself on the fast path). Equal
+// keys pack equally, so this agrees with `Eq`.
+impl core::hash::Hash for FragKey {
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        match *self {
+            FragKey::V4 {
+                src,
+                dst,
+                id,
+                proto,
+                context,
+            } => {
+                h.write_u64(
+                    u64::from(u32::from_ne_bytes(src)) << 32 | u64::from(u32::from_ne_bytes(dst)),
+                );
+                h.write_u64(u64::from(id) << 40 | u64::from(proto) << 32 | u64::from(context));
+            }
+            FragKey::V6 {
+                src,
+                dst,
+                id,
+                context,
+            } => {
+                h.write_u128(u128::from_ne_bytes(src));
+                h.write_u128(u128::from_ne_bytes(dst));
+                // Bit 63 set: never equal to a V4 second word's layout.
+                h.write_u64(1 << 63 | u64::from(id) << 32 | u64::from(context));
+            }
+        }
+    }
 }
 
 /// Why a fragment was not kept.
@@ -213,9 +369,11 @@ pub struct Event {
     /// The queue's key.
     pub key: FragKey,
     /// `Some` when the kernel sends ICMP Time Exceeded (code 1): only when
-    /// the offset-0 fragment had arrived. Holds that fragment's IP header
-    /// (IPv6: through the fragment header) and the first 8 bytes of its data,
-    /// for the quote.
+    /// the offset-0 fragment had arrived. Holds what the kernel quotes: that
+    /// fragment's IP header (IPv6: through the fragment header) and its data
+    /// — at least the first 8 bytes RFC 792 asks for, and as much more as
+    /// fits the minimum MTU, as Linux sends (548 bytes in all for IPv4,
+    /// 1232 for IPv6).
     pub icmp_quote: Option<Vec<u8>>,
 }
 
@@ -276,11 +434,53 @@ impl From<WireError> for ReasmError {
     }
 }
 
+/// Bytes charged for a queue's bookkeeping (the kernel charges its
+/// `struct ipq` / `struct frag_queue` the same way).
+pub const QUEUE_OVERHEAD: usize = 256;
+/// Bytes charged per kept fragment for its bookkeeping, on top of the buffer.
+pub const FRAGMENT_OVERHEAD: usize = 32;
+
+/// Most buffers kept for reuse by [`Reassembler::recycle`].
+const POOL_MAX: usize = 256;
+/// Larger buffers are not kept for reuse (they would pin memory).
+const POOL_MAX_CAPACITY: usize = 1 << 17;
+
 /// The reassembly table: every queue, the memory they hold, the counters.
 #[derive(Debug)]
 pub struct Reassembler {
     cfg: ReasmConfig,
-    stats: ReasmStats,
+    stats4: ReasmStats,
+    stats6: ReasmStats,
+    /// Key → slot in `queues`; seeded per table (attackers cannot aim
+    /// fragments at one bucket).
+    /// Only slot numbers are stored (4 bytes each, so the table stays in
+    /// cache with many datagrams in flight); keys live in the queues.
+    table: HashTable<u32>,
+    hasher: RandomState,
+    queues: Vec<Queue>,
+    free: Vec<u32>,
+    /// Per family, queues in creation order = expiry order (the lifetime
+    /// is fixed per family and armed once): a doubly linked list through
+    /// `Queue::prev/next`, so expiry and removal are O(1).
+    timers: [TimerList; 2],
+    /// `ipfrag_max_dist` counters per (source, context) (`inet_peer`):
+    /// key → slot in `peer_slab`; queues hold the slot index, so a fragment
+    /// costs no lookup. Kept while a queue refers to them, and up to
+    /// `PEERS_IDLE_MAX` more (the counter's absolute value never matters, so
+    /// forgetting an idle one changes nothing).
+    peers: HashMap<([u8; 4], u32), u32, RandomState>,
+    peer_slab: Vec<Peer>,
+    peer_free: Vec<u32>,
+    peer_idle: VecDeque<u32>,
+    /// The peer the last queue was created for (skips the lookup for a
+    /// source sending datagram after datagram).
+    last_peer: Option<(([u8; 4], u32), u32)>,
+    /// The queue the last fragment went to: in-order fragments of one
+    /// datagram skip the hash lookup.
+    last: Option<(FragKey, u32)>,
+    mem: usize,
+    pending: VecDeque<Event>,
+    pool: Vec<Vec<u8>>,
 }
 
 impl Reassembler {
@@ -288,7 +488,22 @@ impl Reassembler {
     pub fn new(cfg: ReasmConfig) -> Self {
         Reassembler {
             cfg,
-            stats: ReasmStats::default(),
+            stats4: ReasmStats::default(),
+            stats6: ReasmStats::default(),
+            table: HashTable::new(),
+            hasher: RandomState::default(),
+            queues: Vec::new(),
+            free: Vec::new(),
+            timers: [TimerList::default(); 2],
+            peers: HashMap::with_hasher(RandomState::default()),
+            peer_slab: Vec::new(),
+            peer_free: Vec::new(),
+            peer_idle: VecDeque::new(),
+            last_peer: None,
+            last: None,
+            mem: 0,
+            pending: VecDeque::new(),
+            pool: Vec::new(),
         }
     }
 
@@ -299,47 +514,695 @@ impl Reassembler {
 
     /// Takes one raw IP packet (IPv4 or IPv6, starting at the IP header)
     /// received at `now` (ns) in `context`.
+    ///
+    /// Queues whose lifetime ended at or before `now` are expired first (as
+    /// if their timers had fired); their events wait for [`Self::expire`].
     pub fn push(&mut self, packet: &[u8], context: u32, now: u64) -> Result<Pushed, ReasmError> {
-        let _ = (packet, context, now);
-        unimplemented!("reassembly helper")
+        let parsed = wire::parse(packet)?;
+        self.run_timers(now);
+        match parsed {
+            Parsed::V4(info) => Ok(self.push_v4(&packet[..info.total_len], info, context, now)),
+            Parsed::V6(info) => self.push_v6(&packet[..info.total_len], info, context, now),
+        }
     }
 
     /// Ends every queue whose lifetime is over at `now`; returns what the
     /// kernel would report for each, oldest first.
     pub fn expire(&mut self, now: u64) -> Vec<Event> {
-        let _ = now;
-        unimplemented!("reassembly helper")
+        self.run_timers(now);
+        self.pending.drain(..).collect()
     }
 
     /// When the oldest queue expires (ns), if any queue is held.
     pub fn next_expiry(&self) -> Option<u64> {
-        unimplemented!("reassembly helper")
+        self.timers
+            .iter()
+            .filter(|t| t.head != NIL)
+            .map(|t| self.queues[t.head as usize].deadline)
+            .min()
     }
 
     /// Counters, IPv4 and IPv6 together.
     pub fn stats(&self) -> ReasmStats {
-        self.stats
+        let (a, b) = (self.stats4, self.stats6);
+        ReasmStats {
+            reasm_reqds: a.reasm_reqds + b.reasm_reqds,
+            reasm_oks: a.reasm_oks + b.reasm_oks,
+            reasm_fails: a.reasm_fails + b.reasm_fails,
+            reasm_timeout: a.reasm_timeout + b.reasm_timeout,
+            reasm_overlaps: a.reasm_overlaps + b.reasm_overlaps,
+        }
     }
 
     /// Counters of one family (`/proc/net/snmp` `Ip:` vs `/proc/net/snmp6`).
     pub fn stats_for(&self, family: Family) -> ReasmStats {
-        let _ = family;
-        unimplemented!("reassembly helper")
+        match family {
+            Family::V4 => self.stats4,
+            Family::V6 => self.stats6,
+        }
     }
 
-    /// Bytes held now (the quantity compared with `high_thresh`).
+    /// Bytes held now (the quantity compared with `high_thresh`): per queue
+    /// [`QUEUE_OVERHEAD`] plus its buffer (header room and every byte up to
+    /// the highest end received, holes included) plus [`FRAGMENT_OVERHEAD`]
+    /// per kept fragment. A push is refused while this is above
+    /// `high_thresh`, so it never exceeds `high_thresh` by more than what
+    /// one fragment adds.
     pub fn mem_used(&self) -> usize {
-        unimplemented!("reassembly helper")
+        self.mem
     }
 
     /// Queues held now.
     pub fn queues(&self) -> usize {
-        unimplemented!("reassembly helper")
+        self.table.len()
     }
 
     /// Gives a completed datagram's buffer back, so the next datagram can
     /// reuse its allocation (optional; saves an allocation per datagram).
-    pub fn recycle(&mut self, buf: Vec<u8>) {
-        let _ = buf;
+    pub fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.pool.len() < POOL_MAX && buf.capacity() <= POOL_MAX_CAPACITY {
+            buf.clear();
+            self.pool.push(buf);
+        }
+    }
+
+    fn stats_mut(&mut self, v6: bool) -> &mut ReasmStats {
+        if v6 {
+            &mut self.stats6
+        } else {
+            &mut self.stats4
+        }
+    }
+
+    fn take_buf(&mut self, want: usize) -> Vec<u8> {
+        match self.pool.pop() {
+            Some(mut b) => {
+                b.reserve(want);
+                b
+            }
+            None => Vec::with_capacity(want),
+        }
+    }
+
+    // ---- IPv4 (ip_defrag / ip_frag_queue) ----
+
+    fn push_v4(&mut self, pkt: &[u8], info: V4Info, context: u32, now: u64) -> Pushed {
+        let p = Ipv4Packet::new_unchecked(pkt);
+        if !p.is_fragment() {
+            return Pushed::NotFragment;
+        }
+        self.stats4.reasm_reqds += 1;
+        let key = FragKey::V4 {
+            src: p.src_addr(),
+            dst: p.dst_addr(),
+            id: p.ident(),
+            proto: p.protocol(),
+            context,
+        };
+        let Some(qi) = self.find_or_create(key, info.ihl, info.offset, pkt.len(), now) else {
+            self.stats4.reasm_fails += 1;
+            return Pushed::Dropped(FragDrop::MemoryLimit);
+        };
+        // ipfrag_max_dist: too many fragments from this source since this
+        // queue's last one → flush it and start over with this fragment.
+        if self.cfg.max_dist != 0 {
+            let q = &mut self.queues[qi as usize];
+            let peer = &mut self.peer_slab[q.peer as usize];
+            peer.rid = peer.rid.wrapping_add(1);
+            let end = peer.rid;
+            let start = q.rid;
+            q.rid = end;
+            if !q.is_empty() && end.wrapping_sub(start) > self.cfg.max_dist {
+                self.stats4.reasm_fails += 1;
+                self.reinit(qi, now);
+            }
+        }
+        let ecn = 1u8 << (p.tos() & 3);
+        let data = &pkt[info.ihl..];
+        let offset = info.offset as u32;
+        let mut end = offset + data.len() as u32;
+        let q = &mut self.queues[qi as usize];
+        if !info.mf {
+            if end < q.len || (q.last_in && end != q.len) {
+                return self.kill_fail(qi, FragDrop::Inconsistent);
+            }
+            q.last_in = true;
+            q.len = end;
+        } else {
+            // A non-last fragment is cut to a multiple of 8 (IPv4 trims,
+            // IPv6 refuses).
+            end &= !7;
+            if end > q.len {
+                if q.last_in {
+                    return self.kill_fail(qi, FragDrop::Inconsistent);
+                }
+                q.len = end;
+            }
+        }
+        if end == offset {
+            return self.kill_fail(qi, FragDrop::Inconsistent);
+        }
+        let data = &data[..(end - offset) as usize];
+        let header = &pkt[..info.ihl];
+        let r = self.place(qi, offset, end, data, header, None);
+        if let Some(drop) = r {
+            return drop;
+        }
+        let q = &mut self.queues[qi as usize];
+        q.ecn |= ecn;
+        let fragsize = (end - offset) + info.ihl as u32;
+        q.max_size = q.max_size.max(fragsize);
+        if info.df {
+            q.max_df_size = q.max_df_size.max(fragsize);
+        }
+        if q.first_in && q.last_in && q.meat == q.len {
+            return self.complete_v4(qi);
+        }
+        Pushed::Queued
+    }
+
+    fn complete_v4(&mut self, qi: u32) -> Pushed {
+        let q = &self.queues[qi as usize];
+        let ecn = ECN_TABLE[usize::from(q.ecn & 0x0f)];
+        if ecn == 0xff {
+            return self.kill_fail(qi, FragDrop::EcnMismatch);
+        }
+        let hl = q.headroom;
+        let total = hl + q.len as usize;
+        // (Never above 65535 whatever the config: the length field is 16 bits.)
+        if total > self.cfg.max_datagram.min(65535) {
+            return self.kill_fail(qi, FragDrop::Oversize);
+        }
+        let df = q.max_df_size == q.max_size;
+        let mut buf = self.remove_queue(qi);
+        buf.truncate(total);
+        let mut p = Ipv4Packet::new_unchecked(&mut buf[..hl]);
+        p.set_total_len(total as u16);
+        p.set_flags_offset(if df { wire::IPV4_DF } else { 0 });
+        let tos = p.tos() | ecn;
+        p.set_tos(tos);
+        p.fill_checksum();
+        self.stats4.reasm_oks += 1;
+        Pushed::Complete(buf)
+    }
+
+    // ---- IPv6 (ipv6_frag_rcv / ip6_frag_queue) ----
+
+    fn push_v6(
+        &mut self,
+        pkt: &[u8],
+        info: V6Info,
+        context: u32,
+        now: u64,
+    ) -> Result<Pushed, ReasmError> {
+        let Some(fh) = info.frag_at else {
+            return Ok(Pushed::NotFragment);
+        };
+        self.stats6.reasm_reqds += 1;
+        let p = Ipv6Packet::new_unchecked(pkt);
+        // A jumbogram cannot carry a fragment header.
+        if p.payload_len() == 0 {
+            return Err(ReasmError::ParamProblem {
+                code: 0,
+                pointer: fh as u32,
+            });
+        }
+        let f = Ipv6FragHeader::new_unchecked(&pkt[fh..fh + IPV6_FRAG_HEADER]);
+        let offset = u32::from(f.frag_offset());
+        let data = &pkt[fh + IPV6_FRAG_HEADER..];
+        if offset == 0 && !f.more_frags() {
+            // Atomic fragment (RFC 6946): delivered at once, never queued.
+            self.stats6.reasm_oks += 1;
+            let mut out = self.take_buf(pkt.len());
+            out.extend_from_slice(&pkt[..fh]);
+            out.extend_from_slice(data);
+            out[info.nhoff] = f.next_header();
+            let plen = (out.len() - IPV6_HEADER) as u16;
+            Ipv6Packet::new_unchecked(&mut out[..]).set_payload_len(plen);
+            return Ok(Pushed::Complete(out));
+        }
+        if wire::ipv6_upper_header_truncated(pkt, IPV6_HEADER, p.next_header()) {
+            return Err(ReasmError::ParamProblem {
+                code: 3,
+                pointer: 0,
+            });
+        }
+        let key = FragKey::V6 {
+            src: p.src_addr(),
+            dst: p.dst_addr(),
+            id: f.ident(),
+            context,
+        };
+        let Some(qi) = self.find_or_create(key, fh, offset as usize, pkt.len(), now) else {
+            self.stats6.reasm_fails += 1;
+            return Ok(Pushed::Dropped(FragDrop::MemoryLimit));
+        };
+        let end = offset + data.len() as u32;
+        if end > 65535 {
+            return Err(ReasmError::ParamProblem {
+                code: 0,
+                pointer: (fh + 2) as u32,
+            });
+        }
+        let ecn = 1u8 << p.ecn();
+        let q = &mut self.queues[qi as usize];
+        if !f.more_frags() {
+            if end < q.len || (q.last_in && end != q.len) {
+                return Ok(self.kill_fail(qi, FragDrop::Inconsistent));
+            }
+            q.last_in = true;
+            q.len = end;
+        } else {
+            if end & 7 != 0 {
+                return Err(ReasmError::ParamProblem {
+                    code: 0,
+                    pointer: 4,
+                });
+            }
+            if end > q.len {
+                if q.last_in {
+                    return Ok(self.kill_fail(qi, FragDrop::Inconsistent));
+                }
+                q.len = end;
+            }
+        }
+        if end == offset {
+            return Ok(self.kill_fail(qi, FragDrop::Inconsistent));
+        }
+        let mut fhdr = [0u8; 8];
+        fhdr.copy_from_slice(&pkt[fh..fh + 8]);
+        let r = self.place(qi, offset, end, data, &pkt[..fh], Some((info.nhoff, fhdr)));
+        if let Some(drop) = r {
+            return Ok(drop);
+        }
+        let q = &mut self.queues[qi as usize];
+        q.ecn |= ecn;
+        if q.first_in && q.last_in && q.meat == q.len {
+            return Ok(self.complete_v6(qi));
+        }
+        Ok(Pushed::Queued)
+    }
+
+    fn complete_v6(&mut self, qi: u32) -> Pushed {
+        let q = &self.queues[qi as usize];
+        let ecn = ECN_TABLE[usize::from(q.ecn & 0x0f)];
+        if ecn == 0xff {
+            return self.kill_fail(qi, FragDrop::EcnMismatch);
+        }
+        let hl = q.headroom;
+        let payload = hl - IPV6_HEADER + q.len as usize;
+        if payload > self.cfg.max_datagram.min(65535) {
+            return self.kill_fail(qi, FragDrop::Oversize);
+        }
+        let (nhoff, next) = (q.nhoff, q.frag_hdr[0]);
+        let mut buf = self.remove_queue(qi);
+        buf.truncate(IPV6_HEADER + payload);
+        buf[nhoff] = next;
+        let mut p = Ipv6Packet::new_unchecked(&mut buf[..]);
+        p.set_payload_len(payload as u16);
+        // Traffic class |= ecn: its low bits sit in the high nibble of byte 1.
+        buf[1] |= ecn << 4;
+        self.stats6.reasm_oks += 1;
+        Pushed::Complete(buf)
+    }
+
+    // ---- shared queue machinery ----
+
+    /// `inet_frag_find`: nothing when memory is above the threshold; else
+    /// the queue for `key`, created (timer armed) if needed.
+    fn find_or_create(
+        &mut self,
+        key: FragKey,
+        hdr_len: usize,
+        offset: usize,
+        pkt_len: usize,
+        now: u64,
+    ) -> Option<u32> {
+        if self.cfg.high_thresh == 0 || self.mem > self.cfg.high_thresh {
+            return None;
+        }
+        if let Some((k, qi)) = self.last {
+            if k == key {
+                return Some(qi);
+            }
+        }
+        // One hash for lookup and insert; kept in the queue for removal.
+        let hash = BuildHasher::hash_one(&self.hasher, key);
+        let queues = &self.queues;
+        let slot = match self.table.entry(
+            hash,
+            |&i| queues[i as usize].key == key,
+            |&i| queues[i as usize].hash,
+        ) {
+            TableEntry::Occupied(o) => {
+                let qi = *o.get();
+                self.last = Some((key, qi));
+                return Some(qi);
+            }
+            TableEntry::Vacant(v) => v,
+        };
+        let v6 = matches!(key, FragKey::V6 { .. });
+        // Room for the header, and a guess at the datagram: a first
+        // fragment usually announces a few more of its size.
+        let data = pkt_len - hdr_len;
+        let want = hdr_len + (offset + data).max(if offset == 0 { 3 * data } else { 0 });
+        let want = want.min(65536 + 128);
+        let mut buf = match self.pool.pop() {
+            Some(mut b) => {
+                b.reserve(want);
+                b
+            }
+            None => Vec::with_capacity(want),
+        };
+        buf.resize(hdr_len, 0);
+        let deadline = now.saturating_add(if v6 {
+            self.cfg.timeout_v6
+        } else {
+            self.cfg.timeout_v4
+        });
+        let ids = self.cfg.policy != Policy::Linux;
+        let qi = match self.free.pop() {
+            Some(i) => {
+                self.queues[i as usize].reuse(key, v6, deadline, buf, hdr_len, ids);
+                i
+            }
+            None => {
+                let overlay = ids.then(Box::<Overlay>::default);
+                self.queues
+                    .push(Queue::new(key, v6, deadline, buf, hdr_len, overlay));
+                (self.queues.len() - 1) as u32
+            }
+        };
+        slot.insert(qi);
+        self.queues[qi as usize].hash = hash;
+        self.last = Some((key, qi));
+        if !v6 && self.cfg.max_dist != 0 {
+            if let FragKey::V4 { src, context, .. } = key {
+                let pi = self.peer_ref(src, context);
+                self.queues[qi as usize].peer = pi;
+            }
+        }
+        self.timer_link(qi);
+        let charge = self.queues[qi as usize].charge();
+        self.queues[qi as usize].charged = charge;
+        self.mem += charge;
+        Some(qi)
+    }
+
+    /// Stores a fragment that passed the length checks: the policy decides
+    /// which bytes it keeps; the data is copied once, to its place in the
+    /// queue's buffer. Returns the push result when it was not kept.
+    fn place(
+        &mut self,
+        qi: u32,
+        offset: u32,
+        end: u32,
+        data: &[u8],
+        header: &[u8],
+        v6: Option<(usize, [u8; 8])>,
+    ) -> Option<Pushed> {
+        let policy = self.cfg.policy;
+        let q = &mut self.queues[qi as usize];
+        if let Some(ov) = q.overlay.as_mut() {
+            let placed = ov.insert(policy, offset, end);
+            if placed.overlapped {
+                // IDS policies keep the datagram; the overlap is counted so
+                // an analyser sees it.
+                let s = if q.v6 {
+                    &mut self.stats6
+                } else {
+                    &mut self.stats4
+                };
+                s.reasm_overlaps += 1;
+            }
+            if !placed.owns_any {
+                // Nothing of it survives: like a duplicate. Its extent is
+                // still remembered (it can matter for later decisions).
+                q.fragments += 1;
+                self.recharge(qi);
+                return Some(Pushed::Dropped(FragDrop::Duplicate));
+            }
+            q.meat += placed.gained;
+            if offset == 0 && !q.first_in {
+                q.set_first(header, data, v6);
+            }
+            let ranges: Vec<(u32, u32)> = q
+                .overlay
+                .as_ref()
+                .map_or_else(Vec::new, |o| o.won().collect());
+            for (s, e) in ranges {
+                let d = &data[(s - offset) as usize..(e - offset) as usize];
+                q.write(s, d);
+            }
+        } else {
+            match q.runs.insert(offset, end) {
+                Insert::Stored => {}
+                Insert::Dup => return Some(Pushed::Dropped(FragDrop::Duplicate)),
+                Insert::Overlap => {
+                    let v6 = q.v6;
+                    self.stats_mut(v6).reasm_overlaps += 1;
+                    return Some(self.kill_fail(qi, FragDrop::Overlap));
+                }
+            }
+            if offset == 0 {
+                q.set_first(header, data, v6);
+            }
+            q.write(offset, data);
+            q.meat += end - offset;
+        }
+        let q = &mut self.queues[qi as usize];
+        q.fragments += 1;
+        self.recharge(qi);
+        None
+    }
+
+    fn recharge(&mut self, qi: u32) {
+        let q = &mut self.queues[qi as usize];
+        let c = q.charge();
+        self.mem = self.mem + c - q.charged;
+        q.charged = c;
+    }
+
+    /// `discard_qp`: kill the queue, count a failure.
+    fn kill_fail(&mut self, qi: u32, why: FragDrop) -> Pushed {
+        let v6 = self.queues[qi as usize].v6;
+        self.stats_mut(v6).reasm_fails += 1;
+        let buf = self.remove_queue(qi);
+        self.recycle(buf);
+        Pushed::Dropped(why)
+    }
+
+    /// `ip_frag_reinit`: drop every fragment, re-arm the timer from `now`.
+    /// (Like the kernel, the largest-fragment sizes and `rid` are kept.)
+    fn reinit(&mut self, qi: u32, now: u64) {
+        self.timer_unlink(qi);
+        let timeout = self.cfg.timeout_v4;
+        let q = &mut self.queues[qi as usize];
+        q.deadline = now.saturating_add(timeout);
+        q.reset_data();
+        self.timer_link(qi);
+        self.recharge(qi);
+    }
+
+    /// Unhashes and frees a queue; returns its buffer.
+    fn remove_queue(&mut self, qi: u32) -> Vec<u8> {
+        self.timer_unlink(qi);
+        let q = &mut self.queues[qi as usize];
+        self.mem -= q.charged;
+        q.charged = 0;
+        let buf = std::mem::take(&mut q.buf);
+        if let Some(ov) = q.overlay.as_mut() {
+            ov.clear();
+        }
+        q.runs.clear();
+        if let Ok(e) = self.table.find_entry(q.hash, |&i| i == qi) {
+            e.remove();
+        }
+        if matches!(self.last, Some((_, l)) if l == qi) {
+            self.last = None;
+        }
+        let pi = q.peer;
+        if pi != NIL {
+            q.peer = NIL;
+            self.peer_unref(pi);
+        }
+        self.free.push(qi);
+        buf
+    }
+
+    /// Takes a reference on the peer counter of (`src`, `context`).
+    fn peer_ref(&mut self, src: [u8; 4], context: u32) -> u32 {
+        if let Some((k, pi)) = self.last_peer {
+            if k == (src, context) {
+                self.peer_slab[pi as usize].refs += 1;
+                return pi;
+            }
+        }
+        let pi = match self.peers.entry((src, context)) {
+            Entry::Occupied(o) => *o.get(),
+            Entry::Vacant(v) => {
+                let pi = match self.peer_free.pop() {
+                    Some(i) => {
+                        self.peer_slab[i as usize] = Peer::default();
+                        i
+                    }
+                    None => {
+                        self.peer_slab.push(Peer::default());
+                        (self.peer_slab.len() - 1) as u32
+                    }
+                };
+                self.peer_slab[pi as usize].key = (src, context);
+                *v.insert(pi)
+            }
+        };
+        self.peer_slab[pi as usize].refs += 1;
+        self.last_peer = Some(((src, context), pi));
+        pi
+    }
+
+    /// Drops a queue's reference; idle counters beyond `PEERS_IDLE_MAX`
+    /// are forgotten, oldest first.
+    fn peer_unref(&mut self, pi: u32) {
+        let p = &mut self.peer_slab[pi as usize];
+        p.refs -= 1;
+        if p.refs == 0 && !p.listed {
+            p.listed = true;
+            self.peer_idle.push_back(pi);
+            while self.peer_idle.len() > PEERS_IDLE_MAX {
+                let Some(old) = self.peer_idle.pop_front() else {
+                    break;
+                };
+                let p = &mut self.peer_slab[old as usize];
+                p.listed = false;
+                // Still idle (not taken again since): forget it. A busy one
+                // is listed again when it next goes idle.
+                if p.refs == 0 {
+                    self.peers.remove(&p.key);
+                    self.peer_free.push(old);
+                    if matches!(self.last_peer, Some((_, l)) if l == old) {
+                        self.last_peer = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fires every timer due at `now`, oldest first (`ip_expire`).
+    fn run_timers(&mut self, now: u64) {
+        loop {
+            let due_at = |t: &TimerList| {
+                if t.head == NIL {
+                    u64::MAX
+                } else {
+                    self.queues[t.head as usize].deadline
+                }
+            };
+            let (d4, d6) = (due_at(&self.timers[0]), due_at(&self.timers[1]));
+            let due = if d4 <= d6 && d4 <= now && self.timers[0].head != NIL {
+                Some(self.timers[0].head)
+            } else if d6 <= now && self.timers[1].head != NIL {
+                Some(self.timers[1].head)
+            } else {
+                None
+            };
+            let Some(qi) = due else { break };
+            let q = &self.queues[qi as usize];
+            let icmp_quote = q.first_in.then(|| q.quote());
+            let (key, v6) = (q.key, q.v6);
+            let s = self.stats_mut(v6);
+            s.reasm_fails += 1;
+            s.reasm_timeout += 1;
+            let buf = self.remove_queue(qi);
+            self.recycle(buf);
+            self.pending.push_back(Event {
+                kind: EventKind::Timeout,
+                key,
+                icmp_quote,
+            });
+        }
+    }
+
+    fn timer_link(&mut self, qi: u32) {
+        let fam = usize::from(self.queues[qi as usize].v6);
+        let tail = self.timers[fam].tail;
+        {
+            let q = &mut self.queues[qi as usize];
+            q.prev = tail;
+            q.next = NIL;
+        }
+        if tail == NIL {
+            self.timers[fam].head = qi;
+        } else {
+            self.queues[tail as usize].next = qi;
+        }
+        self.timers[fam].tail = qi;
+    }
+
+    fn timer_unlink(&mut self, qi: u32) {
+        let (fam, prev, next) = {
+            let q = &self.queues[qi as usize];
+            (usize::from(q.v6), q.prev, q.next)
+        };
+        if prev == NIL {
+            self.timers[fam].head = next;
+        } else {
+            self.queues[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.timers[fam].tail = prev;
+        } else {
+            self.queues[next as usize].prev = prev;
+        }
     }
 }
+
+/// RFC 3168 §5.3 as the kernel tabulates it (`ip_frag_ecn_table`): index =
+/// OR of `1 << ecn` over the fragments (bit 0 Not-ECT, 1 ECT(1), 2 ECT(0),
+/// 3 CE); value OR-ed into the reassembled header, 0xff = drop.
+const ECN_TABLE: [u8; 16] = {
+    let mut t = [0u8; 16];
+    let mut i = 0;
+    while i < 16 {
+        let not_ect = i & 1 != 0;
+        let ect = i & 0b110 != 0;
+        let ce = i & 0b1000 != 0;
+        t[i] = if not_ect && (ect || ce) {
+            0xff
+        } else if ce && ect {
+            3
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
+const NIL: u32 = u32::MAX;
+
+#[derive(Clone, Copy, Debug)]
+struct TimerList {
+    head: u32,
+    tail: u32,
+}
+
+impl Default for TimerList {
+    fn default() -> Self {
+        TimerList {
+            head: NIL,
+            tail: NIL,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Peer {
+    key: ([u8; 4], u32),
+    rid: u32,
+    refs: u32,
+    /// In `peer_idle` (at most once).
+    listed: bool,
+}
+
+/// Idle `ipfrag_max_dist` counters kept for reuse.
+const PEERS_IDLE_MAX: usize = 1024;
