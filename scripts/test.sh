@@ -31,5 +31,6 @@ step "kernel comparisons (live Linux HTB as the oracle)"
 cargo test -p htb --test kernel_oracle -- --ignored --nocapture --test-threads=1
 cargo test -p htb-cli --test kernel_conformance -- --ignored --nocapture --test-threads=1
 cargo test -p htb --test fib_kernel_oracle -- --ignored --nocapture --test-threads=1
+cargo test -p htb --test reasm_kernel_oracle -- --ignored --nocapture --test-threads=1
 
 step "all tests passed"
