@@ -407,3 +407,166 @@ fn dense_region_resizes_stay_exact() {
         assert_eq!(fib.lookup_trie(a).map(|m| m.prefix), want, "{a}");
     }
 }
+
+/// The compiled IPv6 table against the trie and the naive LPM after *every*
+/// operation of a random sequence (not only at its end), through the single
+/// and the batch lookup (batches of every length, so that the lockstep
+/// groups and their remainder both run).
+fn run_v6_stepwise(case: Case<Ipv6Addr>) -> TestResult {
+    let mut fib: Fib<Ipv6Addr, u16> = Fib::new();
+    let mut model: Model<Ipv6Addr> = BTreeMap::new();
+    let probes = &case.probes[..case.probes.len().min(40)];
+    let mut batch = vec![None; probes.len()];
+    for (step, op) in case.ops.iter().enumerate() {
+        match *op {
+            Op::Insert(p, m, k) | Op::Replace(p, m, k) => {
+                let _ = fib.replace(p, m, k);
+                model.entry(p).or_default().insert(m, k);
+            }
+            Op::Remove(p, m) => {
+                fib.remove(&p, m);
+                if let Some(r) = model.get_mut(&p) {
+                    r.remove(&m);
+                    if r.is_empty() {
+                        model.remove(&p);
+                    }
+                }
+            }
+            Op::RemovePrefix(p) => {
+                fib.remove_prefix(&p);
+                model.remove(&p);
+            }
+        }
+        let n = step % (probes.len() + 1);
+        fib.lookup_batch(&probes[..n], &mut batch[..n]).unwrap();
+        for (i, a) in probes.iter().enumerate() {
+            let want = naive(&model, *a).map(|w| w.0);
+            let table = fib.lookup(*a).map(|m| m.prefix);
+            let trie = fib.lookup_trie(*a).map(|m| m.prefix);
+            let bat = (i < n).then(|| batch[i].and_then(|id| fib.resolve(id)).map(|m| m.prefix));
+            if table != want || trie != want || bat.is_some_and(|b| b != want) {
+                return TestResult::error(format!(
+                    "after op {step} ({op:?}): lookup {a}: table {table:?}, trie {trie:?}, \
+                     batch {bat:?}, naive {want:?}"
+                ));
+            }
+        }
+    }
+    TestResult::passed()
+}
+
+#[test]
+fn ipv6_compiled_table_tracks_every_update() {
+    qc(3).quickcheck(run_v6_stepwise as fn(Case<Ipv6Addr>) -> TestResult);
+}
+
+/// Lengths at and around the compiled table's stride edges (a /18 root,
+/// then 6-bit strides: 24, 30, 36, 42, 48, … 126), the default route and
+/// host routes, all nested inside two crowded /32s.
+#[test]
+fn ipv6_compiled_table_stride_edges_under_churn() {
+    let mut r = htb::fib::synth::Rng::new(0x6);
+    let lens: Vec<u8> = [
+        0u8, 1, 17, 18, 19, 23, 24, 25, 29, 30, 31, 32, 47, 48, 49, 64,
+    ]
+    .into_iter()
+    .chain([96, 120, 125, 126, 127, 128])
+    .collect();
+    let bases = [0x2001_0db8u128 << 96, 0x2a00_1450u128 << 96];
+    let mut fib: Fib<Ipv6Addr, u32> = Fib::new();
+    let mut model: Model<Ipv6Addr> = BTreeMap::new();
+    let mut live: Vec<Prefix<Ipv6Addr>> = Vec::new();
+    for step in 0..6000u32 {
+        if !live.is_empty() && r.below(5) < 2 {
+            let p = live.swap_remove(r.below(live.len() as u64) as usize);
+            assert!(!fib.remove_prefix(&p).is_empty(), "{p} was in the table");
+            model.remove(&p);
+        } else {
+            let base = bases[r.below(2) as usize];
+            // Few distinct low bits, so that prefixes share paths.
+            let low = u128::from(r.below(4)) << 90
+                | u128::from(r.below(4)) << 64
+                | u128::from(r.below(4));
+            let len = lens[r.below(lens.len() as u64) as usize];
+            let p = Prefix::new_masked(Ipv6Addr::from(base | low), len).unwrap();
+            if fib.insert(p, 7, RouteKind::Unicast(step)).is_ok() {
+                model
+                    .entry(p)
+                    .or_default()
+                    .insert(7, RouteKind::Unicast(step as u16));
+                live.push(p);
+            }
+        }
+        if step % 97 == 0 {
+            let mut probes: Vec<Ipv6Addr> = Vec::new();
+            for p in live.iter().take(64) {
+                let lo = u128::from(p.addr());
+                let hi = u128::from(p.last());
+                probes.extend([lo, hi, lo.wrapping_sub(1), hi.wrapping_add(1)].map(Ipv6Addr::from));
+            }
+            probes.extend((0..32).map(|_| {
+                let base = bases[r.below(2) as usize];
+                Ipv6Addr::from(base | u128::from(r.next_u64()) << 32 | u128::from(r.below(8)))
+            }));
+            let mut out = vec![None; probes.len()];
+            fib.lookup_batch(&probes, &mut out).unwrap();
+            for (a, b) in probes.iter().zip(&out) {
+                let want = naive(&model, *a).map(|w| w.0);
+                assert_eq!(fib.lookup(*a).map(|m| m.prefix), want, "{a} at step {step}");
+                assert_eq!(fib.lookup_trie(*a).map(|m| m.prefix), want, "{a}");
+                assert_eq!(b.and_then(|id| fib.resolve(id)).map(|m| m.prefix), want);
+            }
+        }
+    }
+    // Emptying the table leaves a compiled table that answers nothing.
+    for p in live.drain(..) {
+        fib.remove_prefix(&p);
+    }
+    assert!(fib.is_empty());
+    let a: Ipv6Addr = "2001:db8::1".parse().unwrap();
+    assert_eq!(fib.lookup(a), None);
+}
+
+/// A realistic table (the benchmark's generator at 20k prefixes): remove a
+/// third, look up, put them back, look up; the compiled table agrees with
+/// the trie on the generator's probes (inside, first, last and just
+/// outside prefixes, and random addresses).
+#[test]
+fn ipv6_compiled_table_matches_trie_on_synthetic_table() {
+    use htb::fib::synth;
+    let t = synth::ipv6_prefixes(20_000, 11);
+    let probes = synth::probes(&t, 40_000, 12, &mut |r| {
+        Ipv6Addr::from(u128::from(r.next_u64() | 1 << 61) << 64 | u128::from(r.next_u64()))
+    });
+    let mut fib: Fib<Ipv6Addr, u32> = Fib::new();
+    for (i, p) in t.iter().enumerate() {
+        fib.insert(*p, 0, RouteKind::Unicast(i as u32)).unwrap();
+    }
+    let check = |fib: &Fib<Ipv6Addr, u32>, what: &str| {
+        let mut out = vec![None; probes.len()];
+        fib.lookup_batch(&probes, &mut out).unwrap();
+        let mut hits = 0;
+        for (a, b) in probes.iter().zip(&out) {
+            let trie = fib.lookup_trie(*a).map(|m| m.prefix);
+            assert_eq!(fib.lookup(*a).map(|m| m.prefix), trie, "{what}: {a}");
+            assert_eq!(
+                b.and_then(|id| fib.resolve(id)).map(|m| m.prefix),
+                trie,
+                "{what}"
+            );
+            hits += usize::from(trie.is_some());
+        }
+        // The probes must exercise matches, not only misses.
+        assert!(hits > probes.len() / 4, "{what}: only {hits} hits");
+    };
+    check(&fib, "built");
+    let gone: Vec<Prefix<Ipv6Addr>> = t.iter().step_by(3).copied().collect();
+    for p in &gone {
+        assert!(fib.remove(p, 0).is_some());
+    }
+    check(&fib, "a third removed");
+    for p in &gone {
+        fib.insert(*p, 0, RouteKind::Unicast(0)).unwrap();
+    }
+    check(&fib, "restored");
+}

@@ -18,9 +18,10 @@ with the answers of Linux's `ip route get fibmatch`.
 
 The prefixes live in an LC-trie ([`trie`]) shaped like the kernel's
 `fib_trie`, with its inflate/halve thresholds and `/proc/net/fib_triestat`
-style [statistics](Fib::stats). IPv4 lookups go through a DIR-24-8 table
-([`table`]) updated incrementally with every insert and remove; IPv6 lookups
-walk the trie.
+style [statistics](Fib::stats). Lookups go through a compiled table updated
+incrementally with every insert and remove: DIR-24-8 for IPv4 ([`table`]), a
+multibit trie of compressed 6-bit-stride nodes below a /18 array for IPv6
+([`table6`]).
 
 ```
 use std::net::Ipv4Addr;
@@ -44,6 +45,7 @@ pub mod load;
 pub mod shared;
 pub mod synth;
 pub mod table;
+pub mod table6;
 pub mod trie;
 
 use core::fmt;
@@ -56,6 +58,7 @@ pub use shared::{FibReader, FibReaderFactory, FibWriter, shared};
 pub use trie::{KeyBits, MAX_WORK, Thresholds, TrieStats};
 
 use table::{Dir248, MAX_TAG};
+use table6::{LANES, Table6};
 use trie::Trie;
 
 /// An address type a [`Fib`] can be keyed by: [`Ipv4Addr`] or [`Ipv6Addr`].
@@ -482,6 +485,7 @@ pub struct Fib<K: FibKey, V> {
     slots: Vec<Slot<K, V>>,
     free: Vec<u32>,
     dir: Dir248,
+    dir6: Table6,
     routes: usize,
 }
 
@@ -511,6 +515,7 @@ impl<K: FibKey, V> Fib<K, V> {
             slots: Vec::new(),
             free: Vec::new(),
             dir: Dir248::default(),
+            dir6: Table6::default(),
             routes: 0,
         }
     }
@@ -684,6 +689,10 @@ impl<K: FibKey, V> Fib<K, V> {
             let len_of = |tag: u32| slots[(tag - 1) as usize].prefix.len;
             self.dir
                 .add(key.to_u128() as u32, prefix.len, id + 1, &len_of);
+        } else {
+            let slots = &self.slots;
+            let len_of = |tag: u32| slots[(tag - 1) as usize].prefix.len;
+            self.dir6.add(key.to_u128(), prefix.len, id + 1, &len_of);
         }
         self.routes += 1;
         Ok(())
@@ -743,6 +752,15 @@ impl<K: FibKey, V> Fib<K, V> {
                 .map(|pid| (pid + 1, self.slots[pid as usize].prefix.len));
             self.dir
                 .del(key.to_u128() as u32, prefix.len, id + 1, parent);
+        } else {
+            // The table asks only for the few supernet lengths it cannot
+            // tell itself (those inside the prefix's last stride).
+            let trie = &self.trie;
+            let find = |l: u8| {
+                trie.get(key.and(mask::<K::Bits>(l)), K::Bits::BITS - l)
+                    .map(|pid| pid + 1)
+            };
+            self.dir6.del(key.to_u128(), prefix.len, id + 1, &find);
         }
         self.slots[id as usize].routes = Vec::new();
         self.free.push(id);
@@ -789,7 +807,8 @@ impl<K: FibKey, V> Fib<K, V> {
             let t = self.dir.get(key.to_u128() as u32);
             (t != 0).then(|| EntryId(t - 1))
         } else {
-            self.trie.lookup(key).map(EntryId)
+            let t = self.dir6.get(key.to_u128());
+            (t != 0).then(|| EntryId(t - 1))
         }
     }
 
@@ -873,8 +892,19 @@ impl<K: FibKey, V> Fib<K, V> {
                 *o = (t != 0).then(|| EntryId(t - 1));
             }
         } else {
-            for (a, o) in addrs.iter().zip(out.iter_mut()) {
-                *o = self.trie.lookup(a.to_bits()).map(EntryId);
+            // LANES lookups walk the table in lockstep, so that their cache
+            // misses overlap.
+            let mut ac = addrs.chunks_exact(LANES);
+            let mut oc = out.chunks_exact_mut(LANES);
+            for (a, o) in (&mut ac).zip(&mut oc) {
+                let keys: [u128; LANES] = core::array::from_fn(|i| a[i].to_bits().to_u128());
+                for (o, t) in o.iter_mut().zip(self.dir6.get_lanes(&keys)) {
+                    *o = (t != 0).then(|| EntryId(t - 1));
+                }
+            }
+            for (a, o) in ac.remainder().iter().zip(oc.into_remainder()) {
+                let t = self.dir6.get(a.to_bits().to_u128());
+                *o = (t != 0).then(|| EntryId(t - 1));
             }
         }
         Ok(())
@@ -985,6 +1015,7 @@ impl<K: FibKey, V> Fib<K, V> {
         let route = core::mem::size_of::<Route<V>>();
         self.trie.stats().bytes
             + self.dir.bytes()
+            + self.dir6.bytes()
             + self.slots.capacity() * slot
             + self
                 .slots
@@ -1010,7 +1041,8 @@ impl<K: FibKey, V> Fib<K, V> {
     /// (tests only).
     #[cfg(test)]
     fn check(&self) -> Result<(), String> {
-        self.trie.check()
+        self.trie.check()?;
+        self.dir6.check()
     }
 }
 
