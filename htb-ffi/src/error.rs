@@ -1,7 +1,6 @@
 //! Status codes, the per-thread last-error message and the panic boundary.
 
 use std::cell::RefCell;
-use std::ffi::c_char;
 use std::fmt::Write as _;
 
 use htb_core::HtbError;
@@ -53,6 +52,30 @@ pub enum htb_status {
     /// A bug in the library was caught at the boundary (a Rust panic). The
     /// handle involved should be freed.
     Panic = 16,
+    /// Nothing matched: no route for an address (`htb_fib_lookup`, which
+    /// leaves the last error alone), no route with that prefix and metric,
+    /// no name for a value, no completed datagram waiting.
+    NotFound = 17,
+    /// A route with this prefix and metric exists (`ip route add`'s
+    /// "File exists").
+    Exists = 18,
+    /// A caller buffer is too small. The function's size output says how
+    /// much is needed, and nothing was lost (see each function).
+    BufferTooSmall = 19,
+    /// Not a well-formed IPv4 or IPv6 packet (the message says why).
+    Malformed = 20,
+    /// IPv6 reassembly: the kernel drops this fragment and answers ICMPv6
+    /// Parameter Problem; the result holds the code and pointer.
+    ParamProblem = 21,
+    /// IPv4 DF is set and the packet exceeds the MTU: the kernel answers
+    /// ICMP "fragmentation needed"; the result holds the MTU to report.
+    DontFragment = 22,
+    /// The MTU is too small for this packet; the result holds the smallest
+    /// that works.
+    MtuTooSmall = 23,
+    /// `htb_reasm_push`: a completed datagram is still waiting for
+    /// `htb_reasm_take`; nothing was done with this packet.
+    Pending = 24,
 }
 
 impl htb_status {
@@ -76,6 +99,14 @@ impl htb_status {
             14 => Throttled,
             15 => OutOfRange,
             16 => Panic,
+            17 => NotFound,
+            18 => Exists,
+            19 => BufferTooSmall,
+            20 => Malformed,
+            21 => ParamProblem,
+            22 => DontFragment,
+            23 => MtuTooSmall,
+            24 => Pending,
             _ => return None,
         })
     }
@@ -100,6 +131,14 @@ impl htb_status {
             Throttled => c"packets queued, none may be sent now",
             OutOfRange => c"index out of range",
             Panic => c"internal error (panic caught at the C boundary)",
+            NotFound => c"not found",
+            Exists => c"route exists",
+            BufferTooSmall => c"buffer too small",
+            Malformed => c"malformed IP packet",
+            ParamProblem => c"IPv6 parameter problem",
+            DontFragment => c"DF set and packet larger than the MTU",
+            MtuTooSmall => c"MTU too small",
+            Pending => c"a completed datagram is waiting (htb_reasm_take)",
         }
     }
 }
@@ -165,9 +204,15 @@ impl PanicValue for htb_status {
     }
 }
 
-impl PanicValue for *const c_char {
+impl<T> PanicValue for *const T {
     fn panic_value() -> Self {
         std::ptr::null()
+    }
+}
+
+impl PanicValue for usize {
+    fn panic_value() -> Self {
+        0
     }
 }
 
@@ -239,6 +284,7 @@ pub(crate) use {check_null, ffi_boundary, try_mut, try_ref};
 #[cfg(test)]
 mod test {
     use super::*;
+    use std::ffi::c_char;
 
     fn panics() -> htb_status {
         ffi_boundary!("panics", {
@@ -260,11 +306,11 @@ mod test {
 
     #[test]
     fn every_code_round_trips_and_has_text() {
-        for v in 0..=16 {
+        for v in 0..=24 {
             let s = htb_status::from_u32(v).unwrap();
             assert_eq!(s as u32, v);
             assert!(!s.text().to_bytes().is_empty());
         }
-        assert_eq!(htb_status::from_u32(17), None);
+        assert_eq!(htb_status::from_u32(25), None);
     }
 }

@@ -18,13 +18,19 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod error;
+mod fib;
+mod frag;
 mod qdisc;
+mod reasm;
 mod types;
 
 use std::ffi::{c_char, c_void};
 
 pub use error::htb_status;
+pub use fib::*;
+pub use frag::*;
 pub use qdisc::*;
+pub use reasm::*;
 pub use types::*;
 
 use error::{check_null, fail, ffi_boundary};
@@ -98,19 +104,47 @@ pub unsafe extern "C" fn htb_last_error(
         if len > 0 {
             check_null!("htb_last_error", buf);
         }
-        let msg = error::last_error();
-        if len > 0 {
-            let n = msg.len().min(len - 1);
-            // SAFETY: `buf` is valid for `len` bytes (caller contract), n < len.
-            unsafe {
-                std::ptr::copy_nonoverlapping(msg.as_ptr(), buf.cast::<u8>(), n);
-                *buf.add(n) = 0;
-            }
-        }
-        // SAFETY: checked non-NULL above.
-        unsafe { *out_len = msg.len() };
+        copy_text(&error::last_error(), buf, len, out_len);
         htb_status::Ok
     })
+}
+
+/// Copies `text` into `buf` like `snprintf` (at most `len - 1` bytes and a
+/// NUL) and its full length into `*out_len`. The caller checked `out_len`,
+/// and `buf` when `len > 0`.
+pub(crate) fn copy_text(text: &str, buf: *mut c_char, len: usize, out_len: *mut usize) {
+    if len > 0 {
+        let n = text.len().min(len - 1);
+        // SAFETY: `buf` is valid for `len` bytes (caller contract), n < len.
+        unsafe {
+            std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), n);
+            *buf.add(n) = 0;
+        }
+    }
+    // SAFETY: checked non-NULL by the caller.
+    unsafe { *out_len = text.len() };
+}
+
+/// A NUL-terminated path argument as a path (any bytes on Unix).
+pub(crate) fn path_arg(
+    func: &str,
+    path: &std::ffi::CStr,
+) -> Result<std::path::PathBuf, htb_status> {
+    #[cfg(unix)]
+    {
+        let _ = func;
+        Ok(std::path::PathBuf::from(
+            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path.to_bytes()),
+        ))
+    }
+    #[cfg(not(unix))]
+    match path.to_str() {
+        Ok(s) => Ok(std::path::PathBuf::from(s)),
+        Err(_) => Err(fail(
+            htb_status::InvalidArgument,
+            format_args!("{func}: path is not UTF-8"),
+        )),
+    }
 }
 
 /// Reads `len` bytes of UTF-8 text at `ptr` (which the caller checked).

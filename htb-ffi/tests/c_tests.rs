@@ -1,7 +1,8 @@
 //! Drives the C side of the ABI from `cargo test`: compiles include/htb.h as
-//! C and C++, builds htb-ffi/tests/c/shaper_test.c, examples/c/shaper.c and
+//! C and C++, builds the C test programs (htb-ffi/tests/c/shaper_test.c,
+//! fib_test.c, reasm_test.c), examples/c/shaper.c, route.c and reasm.c and
 //! htb-ffi/bench/shaper_bench.c against the library cargo just built, runs
-//! them (the test under valgrind when it is on PATH), and installs into a
+//! them (the tests under valgrind when it is on PATH), and installs into a
 //! temporary prefix to check the pkg-config line.
 //!
 //! `CC` / `CXX` pick the compilers (default `cc` / `c++`); `HTB_NO_VALGRIND=1`
@@ -123,11 +124,12 @@ fn header_compiles_as_c_and_cxx() {
         .arg(&header));
 }
 
-#[test]
-fn c_shaper_test_static_and_valgrind() {
+/// Builds `htb-ffi/tests/c/NAME.c` against the static library and runs it
+/// from the workspace root, then again under valgrind.
+fn c_test_static_and_valgrind(name: &str) {
     let exe = build_static(
-        "shaper_test",
-        &[workspace().join("htb-ffi/tests/c/shaper_test.c")],
+        name,
+        &[workspace().join(format!("htb-ffi/tests/c/{name}.c"))],
         &[],
     );
     run(Command::new(&exe).current_dir(workspace()));
@@ -141,6 +143,21 @@ fn c_shaper_test_static_and_valgrind() {
             .arg(&exe)
             .current_dir(workspace()));
     }
+}
+
+#[test]
+fn c_shaper_test_static_and_valgrind() {
+    c_test_static_and_valgrind("shaper_test");
+}
+
+#[test]
+fn c_fib_test_static_and_valgrind() {
+    c_test_static_and_valgrind("fib_test");
+}
+
+#[test]
+fn c_reasm_test_static_and_valgrind() {
+    c_test_static_and_valgrind("reasm_test");
 }
 
 #[test]
@@ -183,6 +200,74 @@ fn c_example_shaper_runs() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unsupported qdisc"), "{err}");
+}
+
+#[test]
+fn c_example_route_runs() {
+    let exe = build_static(
+        "route_example",
+        &[workspace().join("examples/c/route.c")],
+        &[],
+    );
+    let out = run(Command::new(&exe)
+        .args([
+            "examples/c/routes.txt",
+            "10.1.2.3",
+            "10.66.0.1",
+            "8.8.8.8",
+            "2001:db8:1::5",
+            "2001:db9::1",
+        ])
+        .current_dir(workspace()));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "10.1.2.3 10.1.0.0/16 lab metric 10",
+        "10.66.0.1 10.66.0.0/16 blackhole",
+        "8.8.8.8 0.0.0.0/0 192.0.2.1@eth0 metric 100",
+        "2001:db8:1::5 2001:db8:1::/48 lab6",
+        "2001:db9::1 ::/0 fe80::1@eth0 metric 1024",
+    ] {
+        assert!(text.contains(line), "no line \"{line}\" in:\n{text}");
+    }
+    // A bad address and a missing file are reported, with a non-zero exit.
+    let out = Command::new(&exe)
+        .args(["examples/c/routes.txt", "10.1.2"])
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("10.1.2"));
+    let out = Command::new(&exe).arg("no/such/file").output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no/such/file"), "{err}");
+}
+
+#[test]
+fn c_example_reasm_runs() {
+    let exe = build_static(
+        "reasm_example",
+        &[workspace().join("examples/c/reasm.c")],
+        &[],
+    );
+    let out = run(&mut Command::new(&exe));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "4000-byte datagram, MTU 1500: 3 fragments, 4040 bytes: 1500 1500 1040",
+        "reassembled in reverse order: 4000 bytes, identical",
+        "send ICMP time exceeded, quoting 450005dc",
+        "ReasmReqds 4 ReasmOKs 1 ReasmFails 1 ReasmTimeout 1",
+    ] {
+        assert!(text.contains(line), "no line \"{line}\" in:\n{text}");
+    }
+    let out = run(Command::new(&exe).args(["1400"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("fits the MTU"), "{text}");
+    // DF is clear, but an MTU below 68 leaves no room: reported, non-zero exit.
+    let out = Command::new(&exe).args(["4000", "20"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("MTU"), "{err}");
 }
 
 #[test]
