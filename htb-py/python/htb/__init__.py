@@ -1,4 +1,5 @@
-"""htb: the Linux HTB traffic shaper (``sch_htb``) and a longest-prefix-match FIB.
+"""htb: the Linux HTB traffic shaper (``sch_htb``), a longest-prefix-match FIB, and
+Linux-exact IP reassembly and fragmentation.
 
 A thin binding of the Rust ``htb`` crate (the native module ``htb._htb``)::
 
@@ -11,10 +12,15 @@ A thin binding of the Rust ``htb`` crate (the native module ``htb._htb``)::
     q.enqueue(b"x" * 1042, "1:10", now=0)
     pkt = q.dequeue(now=0)
 
+    r = htb.Reassembler()                  # today's Linux; policy="bsd", ...
+    for frag in htb.fragment(datagram, mtu=576):
+        whole = r.push(frag, now=0)        # the datagram once complete, else None
+
 Rates are ints in bits/s or tc strings (``"10mbit"``), sizes ints in bytes or
 tc strings (``"15k"``), class ids ``"1:10"`` or int handles, times ints in ns.
 Errors are :class:`HtbError` (a ``ValueError``) or its subclasses
-:class:`ConfigError`, :class:`ParseError` and :class:`PacketError`; wrong
+:class:`ConfigError`, :class:`ParseError` and :class:`PacketError` (with
+:class:`ParamProblemError` and :class:`FragmentationNeededError`); wrong
 argument types raise ``TypeError``.
 """
 
@@ -23,14 +29,21 @@ from ._htb import (
     ConfigError,
     Dropped,
     Fib,
+    FragKey,
+    FragmentationNeededError,
     HtbError,
     HtbWarning,
     PacketError,
+    ParamProblemError,
     ParseError,
     Qdisc,
+    REASM_POLICIES,
+    ReasmEvent,
+    Reassembler,
     RouteType,
     SimResult,
     __version__,
+    fragment,
     simulate,
 )
 
@@ -39,13 +52,20 @@ __all__ = [
     "ConfigError",
     "Dropped",
     "Fib",
+    "FragKey",
+    "FragmentationNeededError",
     "HtbError",
     "HtbWarning",
     "PacketError",
+    "ParamProblemError",
     "ParseError",
     "Qdisc",
+    "REASM_POLICIES",
+    "ReasmEvent",
+    "Reassembler",
     "RouteType",
     "SimResult",
     "__version__",
+    "fragment",
     "simulate",
 ]

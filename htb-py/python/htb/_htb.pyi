@@ -21,6 +21,10 @@ PrefixLike = Union[
     str, ipaddress.IPv4Network, ipaddress.IPv6Network, ipaddress.IPv4Address, ipaddress.IPv6Address
 ]
 DropReason = Literal["queue_full", "direct_queue_full", "classifier", "classify_loop", "purged"]
+Packet = Union[bytes, bytearray, memoryview]
+"""An IP packet starting at the IP header (``bytes`` is read in place; the others are copied)."""
+Policy = Literal["linux", "first", "last", "bsd", "bsd-right", "linux-legacy", "windows", "solaris"]
+"""Reassembly overlap policy (case-insensitive, ``_`` for ``-``)."""
 
 class HtbError(ValueError):
     """Base class of every error raised by htb (a ValueError)."""
@@ -32,7 +36,32 @@ class ParseError(HtbError):
     """Text did not parse: a class id, rate, size, duration, tc script, flows, prefix or route file."""
 
 class PacketError(HtbError):
-    """A packet the library cannot take (e.g. a size out of range)."""
+    """A packet the library cannot take: a size out of range, a malformed IP packet.
+
+    Raised by ``Reassembler.push_many`` with two extra attributes: ``index``
+    (the position of the bad packet) and ``results`` (the entries of the
+    packets before it, which were processed).
+    """
+
+class ParamProblemError(PacketError):
+    """An IPv6 fragment the kernel drops with ICMPv6 Parameter Problem (RFC 8200 4.5, RFC 7112).
+
+    ``code``: 0 (erroneous header field: a non-last fragment whose length is
+    not a multiple of 8, or data past 65535) or 3 (the first fragment lacks
+    the upper-layer header). ``pointer``: offset of the offending byte from
+    the start of the packet.
+    """
+
+    code: int
+    pointer: int
+
+class FragmentationNeededError(PacketError):
+    """An IPv4 packet with DF set is larger than the MTU (``fragment`` without ``ignore_df``).
+
+    ``mtu``: what the kernel reports in ICMP "fragmentation needed".
+    """
+
+    mtu: int
 
 class HtbWarning(UserWarning):
     """A warning tc would print (e.g. a quantum clamped by r2q)."""
@@ -254,3 +283,132 @@ class Fib:
         """``lookup`` for each address, with the GIL released during the lookups."""
     def load(self, path: Union[str, "os.PathLike[str]"]) -> int:
         """Adds a route file's routes (all or nothing); returns how many."""
+
+REASM_POLICIES: tuple[str, ...]
+"""Every reassembly policy name, the default (``"linux"``) first."""
+
+@final
+class FragKey:
+    """A reassembly queue's key, as the kernel keys it. Hashable."""
+
+    family: Literal[4, 6]
+    src: str
+    dst: str
+    id: int
+    proto: Optional[int]
+    """IPv4 protocol; None for IPv6 (not part of the IPv6 key)."""
+    context: int
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class ReasmEvent:
+    """A queue ended by ``Reassembler.expire``. Unpacks as ``kind, key, icmp_quote``."""
+
+    kind: Literal["timeout"]
+    key: FragKey
+    icmp_quote: Optional[bytes]
+    """The offset-0 fragment from its IP header on, cut at 548 bytes (IPv4) or
+    1232 (IPv6): what the kernel quotes in ICMP Time Exceeded (code 1); None
+    when that fragment never arrived (no ICMP is sent)."""
+    def __iter__(self) -> Iterator[Any]: ...
+    def __eq__(self, other: object) -> bool: ...
+
+@final
+class Reassembler:
+    """IP reassembly (IPv4 and IPv6), as today's Linux kernel does it, or an IDS target-based policy.
+
+    Times (``now``) are ints in ns; the caller owns the clock. Thread-safe:
+    calls on one reassembler from several threads are serialised.
+    """
+
+    def __init__(
+        self,
+        policy: Policy = "linux",
+        high_thresh: Size = 4194304,
+        timeout: Optional[float] = None,
+        *,
+        max_dist: int = 64,
+        max_datagram: int = 65535,
+    ) -> None:
+        """Kernel sysctls: ``high_thresh`` = ``ipfrag_high_thresh`` (bytes held above which
+        new fragments are refused), ``timeout`` = ``ipfrag_time`` and ``ip6frag_time`` in
+        seconds (None: the kernel defaults, 30 s for IPv4 and 60 s for IPv6; a number sets
+        both), ``max_dist`` = ``ipfrag_max_dist`` (IPv4; 0 disables), ``max_datagram``:
+        largest reassembled datagram.
+
+        ``policy``: ``"linux"`` (today's kernel: any overlap discards the datagram),
+        ``"linux-legacy"`` (pre-4.19 trimming, the IDS literature's "linux"), ``"first"``,
+        ``"last"``, ``"bsd"``, ``"bsd-right"``, ``"windows"``, ``"solaris"``; anything else
+        raises ParseError.
+        """
+    def push(self, packet: Packet, now: int, *, context: int = 0) -> Optional[bytes]:
+        """Takes one IP packet (IPv4 or IPv6) received at ``now`` (ns).
+
+        Returns the whole datagram when this fragment completes it (IPv4 header
+        rewritten; IPv6 Fragment header removed), the packet itself, unchanged, when it
+        is not a fragment (the same object when it is ``bytes``), else None: held for
+        later, or dropped (counted in ``stats`` and ``drops``). ``context`` separates
+        queues like the kernel's defrag ``user``/VRF. A malformed packet raises
+        PacketError; an IPv6 fragment the kernel answers with Parameter Problem raises
+        ParamProblemError.
+        """
+    def push_many(
+        self, packets: Iterable[Packet], now: Union[int, Iterable[int]], *, context: int = 0
+    ) -> list[Optional[bytes]]:
+        """``push`` for each packet, in order, with the GIL released; one entry per packet.
+
+        ``now``: one time for all, or one per packet. A malformed packet stops the batch:
+        the PacketError has ``index`` and ``results`` (entries of the packets before it).
+        """
+    def expire(self, now: int) -> list[ReasmEvent]:
+        """Ends every queue whose lifetime is over at ``now`` (ns); one event each, oldest first."""
+    def next_expiry(self) -> Optional[int]:
+        """When the oldest queue expires (ns), or None when nothing is held."""
+    @property
+    def stats(self) -> dict[str, int]:
+        """``ReasmReqds``, ``ReasmOKs``, ``ReasmFails``, ``ReasmTimeout``, ``ReasmOverlaps``
+        (IPv4 and IPv6 together), as in ``/proc/net/snmp`` and ``nstat``.
+
+        Non-fragments are not counted. Under ``"linux"`` ``ReasmOverlaps`` counts datagrams
+        discarded for an overlap (as the kernel); under the IDS policies it counts fragments
+        that overlapped held data (resolved by the policy, not a failure)."""
+    def stats_for(self, family: Literal[4, 6]) -> dict[str, int]:
+        """``stats`` of one family: 4 (``Ip:``) or 6 (``Ip6``)."""
+    @property
+    def drops(self) -> dict[str, int]:
+        """Fragments not kept, by reason: ``duplicate``, ``overlap``, ``inconsistent``,
+        ``memory_limit``, ``oversize``, ``ecn_mismatch``, ``other``."""
+    @property
+    def mem_used(self) -> int:
+        """Bytes held now (compared with ``high_thresh``)."""
+    @property
+    def queues(self) -> int:
+        """Queues held now (also ``len()``)."""
+    @property
+    def policy(self) -> Policy: ...
+    @property
+    def high_thresh(self) -> int: ...
+    @property
+    def timeout_v4(self) -> float:
+        """IPv4 queue lifetime, seconds."""
+    @property
+    def timeout_v6(self) -> float:
+        """IPv6 queue lifetime, seconds."""
+    @property
+    def max_dist(self) -> int: ...
+    @property
+    def max_datagram(self) -> int: ...
+    def __len__(self) -> int: ...
+
+def fragment(
+    packet: Packet, mtu: int, *, ipv6_id: Optional[int] = None, ignore_df: bool = False
+) -> list[bytes]:
+    """Fragments an IPv4 or IPv6 packet for a link of ``mtu`` bytes, as Linux does.
+
+    A packet that fits is returned as its only fragment. IPv4 keeps the packet's id;
+    IPv6 uses ``ipv6_id`` (None: random, as Linux). IPv4 with DF set raises
+    FragmentationNeededError unless ``ignore_df``; an MTU too small for the packet
+    (IPv6: below 1280) raises ConfigError with ``mtu`` and ``min``; a malformed packet
+    raises PacketError.
+    """
