@@ -4,6 +4,7 @@ timeouts, counters, bad inputs and threads."""
 import json
 import pathlib
 import random
+import re
 import struct
 import threading
 
@@ -653,30 +654,16 @@ def test_threads_share_one_reassembler():
 
 # --- README ---------------------------------------------------------------------------------
 
-README_EXAMPLE = '''
-import ipaddress, struct
-import htb
-
-src, dst = (ipaddress.ip_address(a).packed for a in ("2001:db8::1", "2001:db8::2"))
-data = bytes(range(250)) * 16                      # 4000 bytes
-packet = struct.pack("!IHBB16s16s", 6 << 28, len(data), 59, 64, src, dst) + data  # IPv6
-
-frags = htb.fragment(packet, mtu=1280)             # as Linux: 1232 + 1232 + 1232 + 304 data bytes
-print([len(f) for f in frags])                     # [1280, 1280, 1280, 352]
-
-r = htb.Reassembler()                              # today's Linux; or policy="bsd", "first", ...
-out = [r.push(f, now=0) for f in reversed(frags)]  # any order; times in ns
-assert out[:3] == [None] * 3 and out[3] == packet  # whole datagram, Fragment header removed
-print(r.stats)          # {'ReasmReqds': 4, 'ReasmOKs': 1, 'ReasmFails': 0, 'ReasmTimeout': 0, ...}
-
-r.push(frags[0], now=0)                            # a datagram that never completes
-ev, = r.expire(now=60 * 10**9)                     # IPv6 queues live 60 s (IPv4 30 s)
-print(ev.kind, ev.key.src, len(ev.icmp_quote))     # timeout 2001:db8::1 1232 (the ICMP quote)
-'''
+def readme_example():
+    """The README's Python block about reassembly, as it is written there."""
+    readme = pathlib.Path(__file__).resolve().parents[2] / "README.md"
+    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), re.S)
+    (block,) = [b for b in blocks if "htb.Reassembler()" in b]
+    return block
 
 
 def test_readme_example(capsys):
-    exec(compile(README_EXAMPLE, "README", "exec"), {})
+    exec(compile(readme_example(), "README.md", "exec"), {})
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "[1280, 1280, 1280, 352]"
     assert lines[1].startswith("{'ReasmReqds': 4, 'ReasmOKs': 1, 'ReasmFails': 0, 'ReasmTimeout': 0,")
