@@ -9,6 +9,17 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# The C tests run under valgrind; a fresh machine may not have it.
+if ! command -v valgrind >/dev/null 2>&1; then
+    step "installing valgrind (apt)"
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind) ||
+            echo "warning: could not install valgrind; the C tests will run without it"
+    else
+        echo "warning: valgrind missing and apt-get unusable; the C tests will run without it"
+    fi
+fi
+
 step "cargo fmt --check"
 cargo fmt --all --check
 
