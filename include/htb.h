@@ -1279,7 +1279,8 @@ htb_status htb_fib_name(const struct htb_fib *fib,
  `buf` are then unspecified); `buf_len = 0, max_frags = 0` (NULL buffers)
  asks just for the sizes. `opts->mtu` bytes per fragment always suffice.
 
- Errors: `HTB_STATUS_MALFORMED`; `HTB_STATUS_DONT_FRAGMENT` (IPv4 DF set
+ Errors: `HTB_STATUS_MALFORMED` (also for an IPv6 packet that already
+ carries a fragment header); `HTB_STATUS_DONT_FRAGMENT` (IPv4 DF set
  and `ignore_df` false: `res->mtu` is the MTU for ICMP "fragmentation
  needed"); `HTB_STATUS_MTU_TOO_SMALL` (`res->mtu`: the smallest that
  works).

@@ -55,7 +55,9 @@ fn write<T>(out: *mut T, v: T) {
 /// Maps a core error to its status, filling `res` where it carries a size.
 fn frag_fail(func: &str, e: &FragError, res: *mut htb_frag_result) -> htb_status {
     let (st, mtu) = match e {
-        FragError::Malformed(_) => (htb_status::Malformed, None),
+        // An IPv6 packet that already carries a fragment header cannot be
+        // fragmented again: as for a malformed one, the packet is at fault.
+        FragError::Malformed(_) | FragError::AlreadyFragment => (htb_status::Malformed, None),
         FragError::DontFragment { mtu } => (htb_status::DontFragment, Some(*mtu)),
         FragError::MtuTooSmall { min, .. } => (htb_status::MtuTooSmall, Some(*min)),
         FragError::BufferTooSmall { .. } => (htb_status::BufferTooSmall, None),
@@ -100,7 +102,8 @@ fn start<'a>(
 /// `buf` are then unspecified); `buf_len = 0, max_frags = 0` (NULL buffers)
 /// asks just for the sizes. `opts->mtu` bytes per fragment always suffice.
 ///
-/// Errors: `HTB_STATUS_MALFORMED`; `HTB_STATUS_DONT_FRAGMENT` (IPv4 DF set
+/// Errors: `HTB_STATUS_MALFORMED` (also for an IPv6 packet that already
+/// carries a fragment header); `HTB_STATUS_DONT_FRAGMENT` (IPv4 DF set
 /// and `ignore_df` false: `res->mtu` is the MTU for ICMP "fragmentation
 /// needed"); `HTB_STATUS_MTU_TOO_SMALL` (`res->mtu`: the smallest that
 /// works).

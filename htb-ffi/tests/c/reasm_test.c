@@ -593,6 +593,12 @@ static void test_fragment_round_trip(void) {
   CHECK(res.outcome == HTB_REASM_OUTCOME_COMPLETE && res.len == olen &&
         memcmp(out, orig, olen) == 0);
 
+  /* An IPv6 fragment cannot be fragmented again (the kernel would reject
+     the nested fragment header): the packet is at fault. */
+  olen = ip6_frag(orig, 0, 2000, 1);
+  CHECK_ST(htb_fragment(orig, olen, &o, buf, sizeof buf, lens, 8, &fr),
+           HTB_STATUS_MALFORMED);
+
   /* A packet that fits is its own single fragment, unchanged. */
   CHECK_ST(htb_fragment(orig, 120, &o, buf, 0, NULL, 0, &fr),
            HTB_STATUS_MALFORMED); /* 120 bytes but total length says 4000 */
