@@ -41,7 +41,7 @@ fn timed(f: impl FnOnce()) -> (Duration, Option<(u64, u64)>) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: drive unthrottled|throttled 16|1024|65025 PACKETS";
+    let usage = "usage: drive unthrottled|burst32|throttled 16|1024|65025 PACKETS";
     let kind = args.get(1).expect(usage).as_str();
     let layout = match args.get(2).map(String::as_str) {
         Some("16") => Layout::SMALL,
@@ -55,6 +55,14 @@ fn main() {
             let mut w = Unthrottled::new(layout, 4);
             let (wall, sched) = timed(|| {
                 black_box(w.run(n));
+            });
+            let extra = format!("empty={} drops={}", w.empty_dequeues, w.drops);
+            (wall, sched, extra)
+        }
+        "burst32" => {
+            let mut w = Unthrottled::new(layout, 4);
+            let (wall, sched) = timed(|| {
+                black_box(w.run_burst(n, 32));
             });
             let extra = format!("empty={} drops={}", w.empty_dequeues, w.drops);
             (wall, sched, extra)

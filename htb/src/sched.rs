@@ -885,28 +885,95 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
         let class = class.into();
         // Fast path, inlined into the caller: `class` names a leaf, which is
         // what `classify` decides first (the qdisc handle is never found).
-        if let Some(idx) = self.find(class) {
-            let c = &mut self.classes[idx as usize];
-            if let Some(q) = c.queue.as_mut() {
-                let len = pkt.len() as u64;
-                return match q.enqueue(pkt) {
-                    Ok(()) => {
-                        self.qlen += 1;
-                        self.backlog += len;
-                        if c.prio_activity == 0 {
-                            self.activate(idx);
-                        }
-                        Ok(())
-                    }
-                    Err((packet, reason)) => {
-                        c.drops += 1;
-                        self.stats.drops += 1;
-                        Err(Dropped { packet, reason })
-                    }
-                };
-            }
+        if let Some(idx) = self.find(class)
+            && self.classes[idx as usize].queue.is_some()
+        {
+            return self.enqueue_leaf(idx, pkt);
         }
         self.enqueue_classified(pkt, class)
+    }
+
+    /// Queues `pkt` in leaf `idx` (which has a queue): the common end of
+    /// every enqueue.
+    #[inline(always)]
+    fn enqueue_leaf(&mut self, idx: u32, pkt: P) -> Result<(), Dropped<P>> {
+        let c = &mut self.classes[idx as usize];
+        let Some(q) = c.queue.as_mut() else {
+            unreachable!("enqueue_leaf is called for leaves only")
+        };
+        let len = pkt.len() as u64;
+        match q.enqueue(pkt) {
+            Ok(()) => {
+                self.qlen += 1;
+                self.backlog += len;
+                if c.prio_activity == 0 {
+                    self.activate(idx);
+                }
+                Ok(())
+            }
+            Err((packet, reason)) => {
+                c.drops += 1;
+                self.stats.drops += 1;
+                Err(Dropped { packet, reason })
+            }
+        }
+    }
+
+    /// Queues a burst of `(packet, class)` pairs, emptying `batch` (its
+    /// allocation stays with the caller for the next burst). The outcome is
+    /// exactly that of calling [`enqueue`](Self::enqueue) for each pair in
+    /// order; refused packets come back, in order, with their reasons.
+    ///
+    /// Faster than single calls in large trees: before queueing anything it
+    /// loads the class and queue lines of the whole burst, so their cache
+    /// misses overlap instead of following one another (what DPDK's
+    /// `rte_sched_port_enqueue` does with prefetches).
+    ///
+    /// ```
+    /// use htb::{ClassConfig, ClassId, Htb, QdiscConfig};
+    /// let mut q: Htb<u32> = Htb::new(QdiscConfig::new(1));
+    /// let leaf = ClassId::new(1, 0x10);
+    /// q.add_class(leaf, ClassId::new(1, 0), &ClassConfig::new(1_000_000), 0).unwrap();
+    /// let mut batch = vec![(100u32, leaf), (200, leaf), (300, ClassId::new(1, 0x99))];
+    /// let refused = q.enqueue_burst(&mut batch);
+    /// assert!(batch.is_empty() && refused.is_empty()); // 1:99 is unknown: direct queue
+    /// assert_eq!(q.len(), 3);
+    /// ```
+    pub fn enqueue_burst(&mut self, batch: &mut Vec<(P, ClassId)>) -> Vec<Dropped<P>> {
+        const CHUNK: usize = 32;
+        let mut refused = Vec::new();
+        let mut leaves = [NONE; CHUNK];
+        let mut pkts = batch.drain(..);
+        while pkts.len() > 0 {
+            let chunk = &pkts.as_slice()[..pkts.len().min(CHUNK)];
+            // Which leaf each packet goes to (NONE: not a leaf id, the full
+            // classification decides), loading the class lines on the way:
+            // loads nothing waits for, so their misses overlap.
+            for (slot, (_, id)) in leaves.iter_mut().zip(chunk) {
+                *slot = match self.find(*id) {
+                    Some(i) if self.classes[i as usize].queue.is_some() => i,
+                    _ => NONE,
+                };
+            }
+            let n = chunk.len();
+            // Then, those lines having arrived, the queue buffers.
+            for &i in &leaves[..n] {
+                if let Some(Some(q)) = self.classes.v.get(i as usize).map(|c| &c.queue) {
+                    q.warm();
+                }
+            }
+            for (&leaf, (pkt, id)) in leaves[..n].iter().zip(pkts.by_ref()) {
+                let r = if leaf == NONE {
+                    self.enqueue_classified(pkt, id)
+                } else {
+                    self.enqueue_leaf(leaf, pkt)
+                };
+                if let Err(d) = r {
+                    refused.push(d);
+                }
+            }
+        }
+        refused
     }
 
     /// [`enqueue`](Self::enqueue) through the full classification.
@@ -915,25 +982,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
         let len = pkt.len() as u64;
         let target = self.classify(&pkt, class);
         match target {
-            Target::Leaf(idx) => {
-                let c = &mut self.classes[idx as usize];
-                let q = c.queue.as_mut().expect("classify returns leaves");
-                match q.enqueue(pkt) {
-                    Ok(()) => {
-                        self.qlen += 1;
-                        self.backlog += len;
-                        if c.prio_activity == 0 {
-                            self.activate(idx);
-                        }
-                        Ok(())
-                    }
-                    Err((packet, reason)) => {
-                        c.drops += 1;
-                        self.stats.drops += 1;
-                        Err(Dropped { packet, reason })
-                    }
-                }
-            }
+            Target::Leaf(idx) => self.enqueue_leaf(idx, pkt),
             Target::Direct => {
                 if self.direct.len() < self.cfg.direct_qlen {
                     self.direct.push_back(pkt);
@@ -1257,6 +1306,74 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
         // events budget ran out (the kernel's schedule_work).
         self.watchdog = Some(next_event.max(now));
         None
+    }
+
+    /// Takes up to `max` packets, as `max` calls of [`dequeue`](Self::dequeue)
+    /// at the same `now` would, appending them to `out`; returns how many.
+    /// Fewer than `max` means nothing more may be sent now
+    /// ([`next_wakeup`](Self::next_wakeup) says when to call again).
+    ///
+    /// Faster than single calls in large trees: it first loads the lines of
+    /// the leaves the round robin is about to serve, so their cache misses
+    /// overlap.
+    ///
+    /// ```
+    /// use htb::{ClassConfig, ClassId, Htb, QdiscConfig};
+    /// let mut q: Htb<u32> = Htb::new(QdiscConfig::new(1));
+    /// let leaf = ClassId::new(1, 0x10);
+    /// q.add_class(leaf, ClassId::new(1, 0), &ClassConfig::new(1_000_000), 0).unwrap();
+    /// for len in [100, 200, 300] {
+    ///     q.enqueue(len, leaf).unwrap();
+    /// }
+    /// let mut out = Vec::new();
+    /// assert_eq!(q.dequeue_burst(0, 2, &mut out), 2);
+    /// assert_eq!(out, [100, 200]);
+    /// ```
+    pub fn dequeue_burst(&mut self, now: u64, max: usize, out: &mut Vec<P>) -> usize {
+        if max > 1 {
+            self.warm_rows();
+        }
+        let mut n = 0;
+        while n < max {
+            match self.dequeue(now) {
+                Some(p) => {
+                    out.push(p);
+                    n += 1;
+                }
+                None => break,
+            }
+        }
+        n
+    }
+
+    /// Loads the class and queue lines of the next leaves of the first
+    /// non-empty self-slot row (where an unthrottled tree serves from), in
+    /// round-robin order: the misses of a burst overlap instead of following
+    /// one another. Loads only; nothing changes.
+    fn warm_rows(&self) {
+        const AHEAD: usize = 16;
+        let Some(level) = self.row_mask.iter().position(|&m| m != 0) else {
+            return;
+        };
+        let prio = self.row_mask[level].trailing_zeros() as usize;
+        let walk = &self.rows[level][prio];
+        let Some(from) = walk.cursor else { return };
+        let mut keys = [0u32; AHEAD];
+        let n = walk.set.peek_from(from, 4, &mut keys);
+        let mut leaves = [NONE; AHEAD];
+        for (slot, &k) in leaves.iter_mut().zip(&keys[..n]) {
+            let idx = self.by_minor[k as usize];
+            // The three hot lines of the class: activity and queue, tokens
+            // and deficits, charge constants and counters.
+            let c = &self.classes[idx as usize];
+            core::hint::black_box((c.prio_activity, c.tokens, c.bytes));
+            *slot = idx;
+        }
+        for &idx in leaves.iter().take_while(|&&i| i != NONE) {
+            if let Some(q) = &self.classes[idx as usize].queue {
+                q.warm();
+            }
+        }
     }
 
     /// Finds the leaf the round robin of row (`level`, `prio`) points at,
