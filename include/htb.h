@@ -723,6 +723,26 @@ typedef struct htb_class_config {
 } htb_class_config;
 
 /*
+ One packet of a burst (`htb_enqueue_burst`, `htb_dequeue_burst`): the
+ caller's opaque pointer, the length HTB charges, and the class id as
+ `htb_enqueue` takes it (0 in what `htb_dequeue_burst` writes).
+ */
+typedef struct htb_burst_pkt {
+  /*
+   The packet; never read by the library.
+   */
+  void *pkt;
+  /*
+   Its length in bytes (non-zero).
+   */
+  uint32_t len;
+  /*
+   Its classification, as for `htb_enqueue`.
+   */
+  uint32_t classid;
+} htb_burst_pkt;
+
+/*
  Qdisc-wide counters (`tc -s qdisc show`).
  */
 typedef struct htb_qdisc_stats {
@@ -1412,6 +1432,45 @@ htb_status htb_enqueue(struct htb_qdisc *q,
                        uint32_t classid,
                        uint64_t now,
                        uint32_t *reason_out);
+
+/*
+ Queues the `n` packets of `pkts[0..n]` exactly as `n` calls of
+ `htb_enqueue` in that order would, but faster per packet in large trees
+ (the burst's memory accesses overlap; the shape of DPDK's
+ `rte_sched_port_enqueue`).
+
+ `*queued_out` gets how many were queued. The refused ones are still the
+ caller's: they are moved, in their original order, to the front of
+ `pkts` (`pkts[0 .. n - *queued_out]`), and `reasons[i]` (when `reasons`
+ is not NULL it has room for `n`) gets the `HTB_DROP_REASON_*` of
+ `pkts[i]`. Returns `HTB_STATUS_OK` even when some were refused.
+
+ Before anything is queued every packet is checked: a NULL `pkt` or a
+ zero `len` fails the whole call with `HTB_STATUS_NULL_PARAMETER` /
+ `HTB_STATUS_INVALID_ARGUMENT`, nothing queued. `pkts` may be NULL when
+ `n` is 0.
+ */
+htb_status htb_enqueue_burst(struct htb_qdisc *q,
+                             struct htb_burst_pkt *pkts,
+                             size_t n,
+                             uint64_t now,
+                             size_t *queued_out,
+                             uint32_t *reasons);
+
+/*
+ Takes up to `max` packets that may be sent at `now`, as `max` calls of
+ `htb_dequeue` at that time would, into `out[0 .. *n_out]` (`classid` is
+ written as 0), faster per packet in large trees. The packets are the
+ caller's again. Returns `HTB_STATUS_OK` when at least one came out;
+ otherwise, as `htb_dequeue`, `HTB_STATUS_EMPTY` (nothing queued) or
+ `HTB_STATUS_THROTTLED` (call again at `htb_next_wakeup()`), with
+ `*n_out` = 0. `out` may be NULL when `max` is 0.
+ */
+htb_status htb_dequeue_burst(struct htb_qdisc *q,
+                             uint64_t now,
+                             struct htb_burst_pkt *out,
+                             size_t max,
+                             size_t *n_out);
 
 /*
  Takes the next packet that may be sent at `now` (nanoseconds, from any

@@ -45,6 +45,10 @@ pub struct htb_qdisc {
     htb: Htb<FfiPacket>,
     /// Class ids in tree order for `htb_class_at`, rebuilt after a change.
     order: RefCell<Option<Vec<ClassId>>>,
+    /// The burst calls' working buffers, kept between calls (no allocation
+    /// per burst).
+    batch: Vec<(FfiPacket, ClassId)>,
+    out: Vec<FfiPacket>,
 }
 
 impl htb_qdisc {
@@ -52,8 +56,24 @@ impl htb_qdisc {
         Box::into_raw(Box::new(htb_qdisc {
             htb,
             order: RefCell::new(None),
+            batch: Vec::new(),
+            out: Vec::new(),
         }))
     }
+}
+
+/// One packet of a burst (`htb_enqueue_burst`, `htb_dequeue_burst`): the
+/// caller's opaque pointer, the length HTB charges, and the class id as
+/// `htb_enqueue` takes it (0 in what `htb_dequeue_burst` writes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct htb_burst_pkt {
+    /// The packet; never read by the library.
+    pub pkt: *mut c_void,
+    /// Its length in bytes (non-zero).
+    pub len: u32,
+    /// Its classification, as for `htb_enqueue`.
+    pub classid: u32,
 }
 
 /// Hands each packet back through `cb` (or forgets it when `cb` is NULL).
@@ -374,6 +394,138 @@ pub unsafe extern "C" fn htb_enqueue(
                 }
                 htb_status::Dropped
             }
+        }
+    })
+}
+
+/// Queues the `n` packets of `pkts[0..n]` exactly as `n` calls of
+/// `htb_enqueue` in that order would, but faster per packet in large trees
+/// (the burst's memory accesses overlap; the shape of DPDK's
+/// `rte_sched_port_enqueue`).
+///
+/// `*queued_out` gets how many were queued. The refused ones are still the
+/// caller's: they are moved, in their original order, to the front of
+/// `pkts` (`pkts[0 .. n - *queued_out]`), and `reasons[i]` (when `reasons`
+/// is not NULL it has room for `n`) gets the `HTB_DROP_REASON_*` of
+/// `pkts[i]`. Returns `HTB_STATUS_OK` even when some were refused.
+///
+/// Before anything is queued every packet is checked: a NULL `pkt` or a
+/// zero `len` fails the whole call with `HTB_STATUS_NULL_PARAMETER` /
+/// `HTB_STATUS_INVALID_ARGUMENT`, nothing queued. `pkts` may be NULL when
+/// `n` is 0.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn htb_enqueue_burst(
+    q: *mut htb_qdisc,
+    pkts: *mut htb_burst_pkt,
+    n: usize,
+    now: u64,
+    queued_out: *mut usize,
+    reasons: *mut u32,
+) -> htb_status {
+    let _ = now;
+    ffi_boundary!("htb_enqueue_burst", {
+        let q = try_mut!("htb_enqueue_burst", q);
+        check_null!("htb_enqueue_burst", queued_out);
+        if n == 0 {
+            write(queued_out, 0);
+            return htb_status::Ok;
+        }
+        check_null!("htb_enqueue_burst", pkts);
+        // SAFETY: non-NULL and valid for `n` elements (caller contract).
+        let pkts = unsafe { std::slice::from_raw_parts_mut(pkts, n) };
+        for (i, p) in pkts.iter().enumerate() {
+            if p.pkt.is_null() {
+                return fail(
+                    htb_status::NullParameter,
+                    format_args!("htb_enqueue_burst: pkts[{i}].pkt is NULL"),
+                );
+            }
+            if p.len == 0 {
+                return fail(
+                    htb_status::InvalidArgument,
+                    format_args!("htb_enqueue_burst: pkts[{i}].len is 0"),
+                );
+            }
+        }
+        q.batch.clear();
+        q.batch.extend(pkts.iter().map(|p| {
+            (
+                FfiPacket {
+                    ptr: p.pkt,
+                    len: p.len,
+                },
+                ClassId::from_raw(p.classid),
+            )
+        }));
+        let refused = q.htb.enqueue_burst(&mut q.batch);
+        let kept = refused.len();
+        // The refused come back in input order, so each one's slot is found
+        // scanning forward; the i-th sits at or after slot i, so moving it
+        // to slot i never overwrites one still to be found.
+        let mut from = 0;
+        for (i, d) in refused.into_iter().enumerate() {
+            while from < n && pkts[from].pkt != d.packet.ptr {
+                from += 1;
+            }
+            let classid = pkts.get(from).map_or(0, |p| p.classid);
+            from += 1;
+            pkts[i] = htb_burst_pkt {
+                pkt: d.packet.ptr,
+                len: d.packet.len,
+                classid,
+            };
+            if !reasons.is_null() {
+                // SAFETY: non-NULL and valid for `n` elements (caller
+                // contract), and i < n.
+                unsafe { reasons.add(i).write(htb_drop_reason::from(d.reason) as u32) };
+            }
+        }
+        write(queued_out, n - kept);
+        htb_status::Ok
+    })
+}
+
+/// Takes up to `max` packets that may be sent at `now`, as `max` calls of
+/// `htb_dequeue` at that time would, into `out[0 .. *n_out]` (`classid` is
+/// written as 0), faster per packet in large trees. The packets are the
+/// caller's again. Returns `HTB_STATUS_OK` when at least one came out;
+/// otherwise, as `htb_dequeue`, `HTB_STATUS_EMPTY` (nothing queued) or
+/// `HTB_STATUS_THROTTLED` (call again at `htb_next_wakeup()`), with
+/// `*n_out` = 0. `out` may be NULL when `max` is 0.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn htb_dequeue_burst(
+    q: *mut htb_qdisc,
+    now: u64,
+    out: *mut htb_burst_pkt,
+    max: usize,
+    n_out: *mut usize,
+) -> htb_status {
+    ffi_boundary!("htb_dequeue_burst", {
+        let q = try_mut!("htb_dequeue_burst", q);
+        check_null!("htb_dequeue_burst", n_out);
+        if max > 0 {
+            check_null!("htb_dequeue_burst", out);
+        }
+        q.out.clear();
+        let n = q.htb.dequeue_burst(now, max, &mut q.out);
+        for (i, p) in q.out.drain(..).enumerate() {
+            // SAFETY: non-NULL and valid for `max` elements (caller
+            // contract), and i < n <= max.
+            unsafe {
+                out.add(i).write(htb_burst_pkt {
+                    pkt: p.ptr,
+                    len: p.len,
+                    classid: 0,
+                })
+            };
+        }
+        write(n_out, n);
+        if n > 0 {
+            htb_status::Ok
+        } else if q.htb.is_empty() {
+            htb_status::Empty
+        } else {
+            htb_status::Throttled
         }
     })
 }

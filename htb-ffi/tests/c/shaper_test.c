@@ -658,6 +658,160 @@ static void test_functional(void) {
   htb_qdisc_free(q, NULL, NULL);
 }
 
+/* Two qdiscs alike: the one fed by bursts must do exactly what the one fed
+ * packet by packet does. Packets are heap-allocated, so valgrind sees any
+ * that is lost. */
+static htb_qdisc *burst_tree(void) {
+  htb_qdisc *q = NULL;
+  htb_class_config top = cfg_rate(MBIT(20), 0, 0);
+  htb_class_config leaf = cfg_rate(MBIT(5), MBIT(20), 0);
+  int k;
+  CHECK_ST(htb_qdisc_new(1, 0x10, 0, &q), HTB_STATUS_OK);
+  CHECK_ST(htb_class_add(q, HTB_CLASSID(1, 1), HTB_CLASSID(1, 0), &top, 0,
+                         NULL, NULL),
+           HTB_STATUS_OK);
+  for (k = 0; k < 4; k++) {
+    leaf.prio = (uint32_t)(k & 1);
+    CHECK_ST(htb_class_add(q, HTB_CLASSID(1, 0x10 + k), HTB_CLASSID(1, 1),
+                           &leaf, 0, NULL, NULL),
+             HTB_STATUS_OK);
+  }
+  return q;
+}
+
+static void test_bursts(void) {
+  htb_qdisc *one = burst_tree(), *many = burst_tree();
+  htb_burst_pkt b[64], out[64];
+  uint32_t reasons[64];
+  size_t queued = 99, n = 99, i;
+  uint32_t reason, len;
+  void *p;
+  counter freed = {0, 0};
+  uint64_t now = 0;
+  unsigned round, sent_one = 0, sent_many = 0, refused = 0;
+  htb_qdisc_stats s1, s2;
+  htb_class_stats c1, c2;
+  pkt dummy = {0, 0};
+
+  if (one == NULL || many == NULL) {
+    return;
+  }
+  /* Arguments. */
+  CHECK_ST(htb_enqueue_burst(NULL, b, 1, 0, &queued, NULL),
+           HTB_STATUS_NULL_PARAMETER);
+  CHECK_ST(htb_enqueue_burst(many, b, 1, 0, NULL, NULL),
+           HTB_STATUS_NULL_PARAMETER);
+  CHECK_ST(htb_enqueue_burst(many, NULL, 0, 0, &queued, NULL), HTB_STATUS_OK);
+  CHECK(queued == 0);
+  CHECK_ST(htb_enqueue_burst(many, NULL, 2, 0, &queued, NULL),
+           HTB_STATUS_NULL_PARAMETER);
+  b[0].pkt = &dummy, b[0].len = 100, b[0].classid = HTB_CLASSID(1, 0x10);
+  b[1].pkt = NULL, b[1].len = 100, b[1].classid = HTB_CLASSID(1, 0x10);
+  CHECK_ST(htb_enqueue_burst(many, b, 2, 0, &queued, NULL),
+           HTB_STATUS_NULL_PARAMETER);
+  b[1].pkt = &dummy, b[1].len = 0;
+  CHECK_ST(htb_enqueue_burst(many, b, 2, 0, &queued, NULL),
+           HTB_STATUS_INVALID_ARGUMENT);
+  CHECK_ST(htb_dequeue_burst(many, 0, out, 4, &n), HTB_STATUS_EMPTY);
+  CHECK(n == 0); /* nothing was queued by the refused calls */
+  CHECK_ST(htb_dequeue_burst(many, 0, NULL, 4, &n), HTB_STATUS_NULL_PARAMETER);
+  CHECK_ST(htb_dequeue_burst(many, 0, out, 4, NULL), HTB_STATUS_NULL_PARAMETER);
+  CHECK_ST(htb_dequeue_burst(NULL, 0, out, 4, &n), HTB_STATUS_NULL_PARAMETER);
+
+  /* Traffic: 30 bursts of 40 flood 1:13 past its pfifo limit of 1000 (200
+   * refused); then bursts of 40 to four leaves, the handle (direct queue)
+   * and an unknown class (the default 1:10), each followed by dequeues. */
+  for (round = 0; round < 90; round++) {
+    for (i = 0; i < 40; i++) {
+      uint32_t minor = (uint32_t)((i * 7 + round) % 6);
+      uint32_t id = minor == 4   ? HTB_CLASSID(1, 0)
+                    : minor == 5 ? HTB_CLASSID(1, 0x77)
+                                 : HTB_CLASSID(1, 0x10 + minor);
+      if (round < 30) {
+        id = HTB_CLASSID(1, 0x13); /* 1200 packets: 200 refused */
+      }
+      len = 64 + (uint32_t)((round * 40 + i) * 37 % 1400);
+      b[i].pkt = new_pkt(id & 0xffff, len);
+      b[i].len = len;
+      b[i].classid = id;
+      /* The twin gets its own copy, packet by packet. */
+      {
+        pkt *twin = new_pkt(id & 0xffff, len);
+        if (htb_enqueue(one, twin, len, id, now, &reason) != HTB_STATUS_OK) {
+          free(twin);
+          refused++;
+        }
+      }
+    }
+    CHECK_ST(htb_enqueue_burst(many, b, 40, now, &queued, reasons),
+             HTB_STATUS_OK);
+    for (i = 0; i < 40 - queued; i++) {
+      CHECK(reasons[i] == HTB_DROP_REASON_QUEUE_FULL &&
+            b[i].classid == HTB_CLASSID(1, 0x13));
+      free(b[i].pkt);
+      refused--;
+    }
+    now += 2000000; /* 2 ms */
+    if (round < 30) {
+      continue;
+    }
+    for (;;) {
+      htb_status s1st = htb_dequeue_burst(many, now, out, 16, &n);
+      size_t k;
+      for (k = 0; k < n; k++) {
+        htb_status st = htb_dequeue(one, now, &p, &len);
+        CHECK_ST(st, HTB_STATUS_OK);
+        if (st != HTB_STATUS_OK) {
+          break;
+        }
+        CHECK(len == out[k].len && out[k].classid == 0 &&
+              ((pkt *)p)->leaf == ((pkt *)out[k].pkt)->leaf &&
+              ((pkt *)p)->len == ((pkt *)out[k].pkt)->len);
+        free(p);
+        free(out[k].pkt);
+        sent_one++, sent_many++;
+      }
+      if (n < 16) {
+        /* The burst stopped at a dequeue that found nothing: so must the
+         * twin's next one. */
+        htb_status st = htb_dequeue(one, now, &p, &len);
+        CHECK(st == HTB_STATUS_THROTTLED || st == HTB_STATUS_EMPTY);
+        if (st == HTB_STATUS_OK) {
+          free(p);
+        }
+        if (n == 0) {
+          CHECK_ST(s1st, st);
+        }
+        break;
+      }
+    }
+  }
+  CHECK(refused == 0); /* the same packets were refused on both sides */
+  CHECK(sent_many > 100);
+  CHECK_ST(htb_qdisc_get_stats(one, &s1), HTB_STATUS_OK);
+  CHECK_ST(htb_qdisc_get_stats(many, &s2), HTB_STATUS_OK);
+  CHECK(s1.packets == s2.packets && s1.bytes == s2.bytes &&
+        s1.drops == s2.drops && s1.qlen == s2.qlen &&
+        s1.overlimits == s2.overlimits && s2.drops > 0);
+  if (s1.overlimits != s2.overlimits || s1.drops != s2.drops) {
+    fprintf(stderr, "overlimits %llu/%llu drops %llu/%llu\n",
+            (unsigned long long)s1.overlimits, (unsigned long long)s2.overlimits,
+            (unsigned long long)s1.drops, (unsigned long long)s2.drops);
+  }
+  for (i = 0; i < 4; i++) {
+    CHECK_ST(htb_class_get_stats(one, HTB_CLASSID(1, 0x10 + i), &c1),
+             HTB_STATUS_OK);
+    CHECK_ST(htb_class_get_stats(many, HTB_CLASSID(1, 0x10 + i), &c2),
+             HTB_STATUS_OK);
+    CHECK(c1.packets == c2.packets && c1.bytes == c2.bytes &&
+          c1.drops == c2.drops && c1.qlen == c2.qlen &&
+          c1.tokens == c2.tokens && c1.ctokens == c2.ctokens);
+  }
+  htb_qdisc_free(one, free_pkt, &freed);
+  htb_qdisc_free(many, free_pkt, &freed);
+  CHECK(freed.packets == 2 * s1.qlen);
+}
+
 int main(void) {
   test_version_and_strings();
   test_last_error();
@@ -667,6 +821,7 @@ int main(void) {
   test_bad_tc_text();
   test_packet_ownership();
   test_functional();
+  test_bursts();
   if (failures != 0) {
     fprintf(stderr, "shaper_test: %d of %d checks FAILED\n", failures, checks);
     return 1;
