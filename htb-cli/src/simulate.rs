@@ -5,7 +5,9 @@ use std::fmt::Write;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use htb::sim::{Flow, Offered, SimConfig, SimPacket, SimReport, parse_flows, simulate};
+use htb::sim::{
+    Flow, Offered, SimConfig, SimConfigError, SimPacket, SimReport, parse_flows, simulate,
+};
 use htb::tc::Diagnostic;
 use htb::{ClassId, ClassInfo, Htb};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -19,32 +21,35 @@ use crate::input::{
 use crate::plot;
 use crate::render::class_block;
 
-/// Most time-series points a run may ask for (`duration / step`).
-const MAX_STEPS: u64 = 1_000_000;
-
 pub fn run(a: &SimulateArgs) -> Result<String, CliError> {
-    if a.duration == 0 {
-        return Err(CliError::Input(
-            "htb: error: --duration must be greater than zero".into(),
-        ));
-    }
-    if a.warmup >= a.duration {
-        return Err(CliError::Input(format!(
-            "htb: error: --warmup ({}) must be shorter than --duration ({})",
-            secs(a.warmup),
-            secs(a.duration)
-        )));
-    }
-    if a.step == 0 || a.duration / a.step > MAX_STEPS {
-        return Err(CliError::Input(format!(
-            "htb: error: --step must be between {} and --duration",
-            secs(a.duration.div_ceil(MAX_STEPS))
-        )));
-    }
-    if a.step > a.duration {
-        return Err(CliError::Input(
-            "htb: error: --step must not be longer than --duration".into(),
-        ));
+    let cfg = SimConfig {
+        duration_ns: a.duration,
+        warmup_ns: a.warmup,
+        step_ns: a.step,
+        link: a.script.link,
+        backlog_depth: a.backlog,
+        ..SimConfig::default()
+    };
+    // The library's rule, in the command's words.
+    if let Err(e) = cfg.validate() {
+        return Err(CliError::Input(match e {
+            SimConfigError::ZeroDuration => {
+                "htb: error: --duration must be greater than zero".into()
+            }
+            SimConfigError::WarmupTooLong => format!(
+                "htb: error: --warmup ({}) must be shorter than --duration ({})",
+                secs(a.warmup),
+                secs(a.duration)
+            ),
+            SimConfigError::StepTooShort { min_ns } => format!(
+                "htb: error: --step must be between {} and --duration",
+                secs(min_ns)
+            ),
+            SimConfigError::StepTooLong => {
+                "htb: error: --step must not be longer than --duration".into()
+            }
+            e => format!("htb: error: {e}"),
+        }));
     }
     if let Some(p) = &a.plot {
         plot::format_of(p)?;
@@ -84,14 +89,6 @@ pub fn run(a: &SimulateArgs) -> Result<String, CliError> {
         None => None,
     };
 
-    let cfg = SimConfig {
-        duration_ns: a.duration,
-        warmup_ns: a.warmup,
-        step_ns: a.step,
-        link: a.script.link,
-        backlog_depth: a.backlog,
-        ..SimConfig::default()
-    };
     let progress = Progress::new(a.duration, a.quiet);
     let report = simulate(&mut q, &flows, &cfg, |now| progress.update(now));
     progress.finish();

@@ -9,10 +9,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
 use crate::{ConfigError, ParseError, int_arg, rate, type_name, warn};
-
-/// Most time-series points a run may ask for (`duration / step`), as the CLI.
-const MAX_STEPS: u64 = 1_000_000;
-
 /// Text given directly (`str`), or a file (`os.PathLike`): (text, name).
 fn text_or_file(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<(String, String)> {
     if let Ok(s) = obj.cast::<PyString>() {
@@ -148,26 +144,6 @@ pub fn simulate(
             }
         },
     };
-    // The CLI's checks (the library trusts its SimConfig).
-    if duration_ns == 0 {
-        return Err(ConfigError::new_err("duration must be greater than zero"));
-    }
-    if warmup_ns >= duration_ns {
-        return Err(ConfigError::new_err("warmup must be shorter than duration"));
-    }
-    if step_ns == 0 || step_ns > duration_ns || duration_ns / step_ns > MAX_STEPS {
-        return Err(ConfigError::new_err(format!(
-            "step must be between duration/{MAX_STEPS} and duration"
-        )));
-    }
-    let (script_text, script_name) = text_or_file(py, script, "script")?;
-    let (flows_text, flows_name) = text_or_file(py, flows, "flows")?;
-
-    let opts = LoadOptions {
-        ignore_unsupported,
-        link_rate: link,
-        now: 0,
-    };
     let cfg = SimConfig {
         duration_ns,
         warmup_ns,
@@ -175,6 +151,16 @@ pub fn simulate(
         link,
         backlog_depth: backlog,
         ..SimConfig::default()
+    };
+    cfg.validate()
+        .map_err(|e| ConfigError::new_err(e.to_string()))?;
+    let (script_text, script_name) = text_or_file(py, script, "script")?;
+    let (flows_text, flows_name) = text_or_file(py, flows, "flows")?;
+
+    let opts = LoadOptions {
+        ignore_unsupported,
+        link_rate: link,
+        now: 0,
     };
     let outcome = py.detach(move || {
         let loaded = htb::tc::load::<SimPacket>(&script_text, &script_name, &opts)?;

@@ -18,6 +18,8 @@
 //! assert!((r - 5e6).abs() < 5e6 * 0.005, "{r}");
 //! ```
 
+use core::fmt;
+
 use crate::class::ClassId;
 use crate::leaf::{LeafQueue, Packet};
 use crate::rate::{NSEC_PER_SEC, parse_rate};
@@ -131,6 +133,73 @@ pub struct SimConfig {
     pub jitter_ns: u64,
     /// Seed for the start offsets.
     pub seed: u64,
+}
+
+/// Most time-series points a run may ask for (`duration / step`).
+pub const MAX_STEPS: u64 = 1_000_000;
+
+/// Why a [`SimConfig`] cannot run (see [`SimConfig::validate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SimConfigError {
+    /// `duration_ns` is 0.
+    ZeroDuration,
+    /// `warmup_ns` is not shorter than `duration_ns`.
+    WarmupTooLong,
+    /// `step_ns` is 0 or would make more than [`MAX_STEPS`] points; the
+    /// shortest allowed step is given.
+    StepTooShort {
+        /// The shortest step this duration allows (ns).
+        min_ns: u64,
+    },
+    /// `step_ns` is longer than `duration_ns`.
+    StepTooLong,
+}
+
+impl fmt::Display for SimConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimConfigError::ZeroDuration => f.write_str("duration must be greater than zero"),
+            SimConfigError::WarmupTooLong => f.write_str("warmup must be shorter than duration"),
+            SimConfigError::StepTooShort { min_ns } => write!(
+                f,
+                "step must be at least {min_ns} ns (at most {MAX_STEPS} steps per run)"
+            ),
+            SimConfigError::StepTooLong => f.write_str("step must not be longer than duration"),
+        }
+    }
+}
+
+impl std::error::Error for SimConfigError {}
+
+impl SimConfig {
+    /// Checks that the run is well defined: a duration, a warmup shorter
+    /// than it, a step between `duration / MAX_STEPS` and the duration.
+    /// [`simulate`] trusts its configuration; front ends call this first.
+    ///
+    /// ```
+    /// use htb::sim::{SimConfig, SimConfigError};
+    /// assert_eq!(SimConfig::default().validate(), Ok(()));
+    /// let c = SimConfig { warmup_ns: 20_000_000_000, ..SimConfig::default() };
+    /// assert_eq!(c.validate(), Err(SimConfigError::WarmupTooLong));
+    /// ```
+    pub fn validate(&self) -> Result<(), SimConfigError> {
+        if self.duration_ns == 0 {
+            return Err(SimConfigError::ZeroDuration);
+        }
+        if self.warmup_ns >= self.duration_ns {
+            return Err(SimConfigError::WarmupTooLong);
+        }
+        if self.step_ns == 0 || self.duration_ns / self.step_ns > MAX_STEPS {
+            return Err(SimConfigError::StepTooShort {
+                min_ns: self.duration_ns.div_ceil(MAX_STEPS),
+            });
+        }
+        if self.step_ns > self.duration_ns {
+            return Err(SimConfigError::StepTooLong);
+        }
+        Ok(())
+    }
 }
 
 impl Default for SimConfig {
@@ -548,8 +617,46 @@ pub fn parse_flows(text: &str, file: &str) -> Result<Vec<Flow>, Diagnostic> {
 
 #[cfg(test)]
 mod test {
+
     use super::*;
     use crate::{ClassConfig, QdiscConfig};
+
+    #[test]
+    fn validate_names_each_bad_setting() {
+        let ok = SimConfig::default();
+        assert_eq!(ok.validate(), Ok(()));
+        let with = |f: fn(&mut SimConfig)| {
+            let mut c = ok.clone();
+            f(&mut c);
+            c.validate()
+        };
+        assert_eq!(
+            with(|c| c.duration_ns = 0),
+            Err(SimConfigError::ZeroDuration)
+        );
+        assert_eq!(
+            with(|c| c.warmup_ns = c.duration_ns),
+            Err(SimConfigError::WarmupTooLong)
+        );
+        assert_eq!(
+            with(|c| c.step_ns = 0),
+            Err(SimConfigError::StepTooShort { min_ns: 10_000 })
+        );
+        assert_eq!(
+            with(|c| c.step_ns = 9_999),
+            Err(SimConfigError::StepTooShort { min_ns: 10_000 })
+        );
+        assert_eq!(with(|c| c.step_ns = 10_000), Ok(()));
+        assert_eq!(
+            with(|c| c.step_ns = c.duration_ns + 1),
+            Err(SimConfigError::StepTooLong)
+        );
+        assert!(
+            SimConfigError::StepTooShort { min_ns: 5 }
+                .to_string()
+                .contains("at least 5 ns")
+        );
+    }
 
     #[test]
     fn backlogged_flow_blocks_on_a_full_leaf_instead_of_spinning() {
