@@ -617,7 +617,6 @@ pub fn parse_flows(text: &str, file: &str) -> Result<Vec<Flow>, Diagnostic> {
 
 #[cfg(test)]
 mod test {
-
     use super::*;
     use crate::{ClassConfig, QdiscConfig};
 
