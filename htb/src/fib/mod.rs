@@ -19,9 +19,9 @@ with the answers of Linux's `ip route get fibmatch`.
 The prefixes live in an LC-trie ([`trie`]) shaped like the kernel's
 `fib_trie`, with its inflate/halve thresholds and `/proc/net/fib_triestat`
 style [statistics](Fib::stats). Lookups go through a compiled table updated
-incrementally with every insert and remove: DIR-24-8 for IPv4 ([`table`]), a
-multibit trie of compressed 6-bit-stride nodes below a /18 array for IPv6
-([`table6`]).
+incrementally with every insert and remove, one implementation for both
+families ([`table`]): a multibit trie of compressed 6-bit-stride nodes below
+a /18 array.
 
 ```
 use std::net::Ipv4Addr;
@@ -45,7 +45,6 @@ pub mod load;
 pub mod shared;
 pub mod synth;
 pub mod table;
-pub mod table6;
 pub mod trie;
 
 use core::fmt;
@@ -57,8 +56,7 @@ pub use classify::{Direction, FibClassifier, PacketAddrs};
 pub use shared::{FibReader, FibReaderFactory, FibWriter, shared};
 pub use trie::{KeyBits, MAX_WORK, Thresholds, TrieStats};
 
-use table::{Dir248, MAX_TAG};
-use table6::{LANES, Table6};
+use table::{MAX_TAG, Table};
 use trie::Trie;
 
 /// An address type a [`Fib`] can be keyed by: [`Ipv4Addr`] or [`Ipv6Addr`].
@@ -462,7 +460,104 @@ impl EntryId {
 struct Slot<K, V> {
     prefix: Prefix<K>,
     /// Metric ascending; empty = a free slot.
-    routes: Vec<Route<V>>,
+    routes: Routes<V>,
+}
+
+/// The routes of one prefix, metric ascending. Nearly every prefix has one
+/// route, kept inline (no heap block, no pointer to follow on a lookup);
+/// several go behind one thin pointer, so that the whole is 16 bytes for a
+/// 4-byte value (the route kind's spare tag values tell the cases apart),
+/// where a `Vec` alone is 24.
+#[derive(Clone, Debug)]
+enum Routes<V> {
+    /// A free slot.
+    None,
+    One(Route<V>),
+    /// At least two routes. Boxed on purpose: a thin pointer fits beside
+    /// the inline route, a `Vec` would make every slot 8 bytes larger for
+    /// the few prefixes that have several routes.
+    #[allow(clippy::box_collection)]
+    Many(Box<Vec<Route<V>>>),
+}
+
+impl<V> Routes<V> {
+    fn none() -> Self {
+        Routes::None
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[Route<V>] {
+        match self {
+            Routes::None => &[],
+            Routes::One(r) => core::slice::from_ref(r),
+            Routes::Many(v) => v,
+        }
+    }
+
+    #[inline]
+    fn first(&self) -> Option<&Route<V>> {
+        match self {
+            Routes::None => None,
+            Routes::One(r) => Some(r),
+            Routes::Many(v) => v.first(),
+        }
+    }
+
+    fn find(&self, metric: u32) -> Result<usize, usize> {
+        self.as_slice().binary_search_by_key(&metric, |r| r.metric)
+    }
+
+    /// The kind of route `i` (which exists).
+    fn kind_mut(&mut self, i: usize) -> &mut RouteKind<V> {
+        match self {
+            Routes::None => unreachable!("no route {i} in a free slot"),
+            Routes::One(r) => &mut r.kind,
+            Routes::Many(v) => &mut v[i].kind,
+        }
+    }
+
+    fn into_vec(self) -> Vec<Route<V>> {
+        match self {
+            Routes::None => Vec::new(),
+            Routes::One(r) => vec![r],
+            Routes::Many(v) => *v,
+        }
+    }
+
+    fn from_vec(mut v: Vec<Route<V>>) -> Self {
+        match v.len() {
+            0 => Routes::None,
+            1 => Routes::One(v.pop().expect("one route")),
+            _ => {
+                v.shrink_to_fit();
+                Routes::Many(Box::new(v))
+            }
+        }
+    }
+
+    fn insert(&mut self, at: usize, r: Route<V>) {
+        let mut v = core::mem::replace(self, Routes::none()).into_vec();
+        v.insert(at, r);
+        *self = Self::from_vec(v);
+    }
+
+    fn remove(&mut self, i: usize) -> Route<V> {
+        let mut v = core::mem::replace(self, Routes::none()).into_vec();
+        let r = v.remove(i);
+        *self = Self::from_vec(v);
+        r
+    }
+
+    /// Heap bytes (the list of several routes).
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Routes::None | Routes::One(_) => 0,
+            Routes::Many(v) => {
+                core::mem::size_of::<Vec<Route<V>>>()
+                    + v.capacity() * core::mem::size_of::<Route<V>>()
+            }
+        }
+    }
 }
 
 /// The routing table: prefixes of one address family (`K` = [`Ipv4Addr`] or
@@ -484,8 +579,7 @@ pub struct Fib<K: FibKey, V> {
     trie: Trie<K::Bits>,
     slots: Vec<Slot<K, V>>,
     free: Vec<u32>,
-    dir: Dir248,
-    dir6: Table6,
+    dir: Table<K::Bits>,
     routes: usize,
 }
 
@@ -501,8 +595,6 @@ impl<K: FibKey, V> Default for Fib<K, V> {
 }
 
 impl<K: FibKey, V> Fib<K, V> {
-    const V4: bool = <K::Bits as KeyBits>::BITS == 32;
-
     /// An empty table with the kernel's resize thresholds.
     ///
     /// ```
@@ -514,8 +606,7 @@ impl<K: FibKey, V> Fib<K, V> {
             trie: Trie::default(),
             slots: Vec::new(),
             free: Vec::new(),
-            dir: Dir248::default(),
-            dir6: Table6::default(),
+            dir: Table::default(),
             routes: 0,
         }
     }
@@ -603,22 +694,18 @@ impl<K: FibKey, V> Fib<K, V> {
         metric: u32,
         kind: RouteKind<V>,
     ) -> Result<(), FibError> {
-        let route = Route { metric, kind };
-        if let Some(id) = self.id_of(&prefix) {
-            let routes = &mut self.slots[id as usize].routes;
-            match routes.binary_search_by_key(&metric, |r| r.metric) {
-                Ok(_) => {
-                    return Err(FibError::Exists {
-                        prefix: prefix.to_string(),
-                        metric,
-                    });
-                }
-                Err(at) => routes.insert(at, route),
-            }
-            self.routes += 1;
+        let Err((id, route)) = self.add_prefix(prefix, Route { metric, kind })? else {
             return Ok(());
-        }
-        self.add_prefix(prefix, route)?;
+        };
+        let routes = &mut self.slots[id as usize].routes;
+        let Err(at) = routes.find(metric) else {
+            return Err(FibError::Exists {
+                prefix: prefix.to_string(),
+                metric,
+            });
+        };
+        routes.insert(at, route);
+        self.routes += 1;
         Ok(())
     }
 
@@ -638,19 +725,18 @@ impl<K: FibKey, V> Fib<K, V> {
         metric: u32,
         kind: RouteKind<V>,
     ) -> Result<Option<RouteKind<V>>, FibError> {
-        if let Some(id) = self.id_of(&prefix) {
-            let routes = &mut self.slots[id as usize].routes;
-            return Ok(match routes.binary_search_by_key(&metric, |r| r.metric) {
-                Ok(i) => Some(core::mem::replace(&mut routes[i].kind, kind)),
-                Err(at) => {
-                    routes.insert(at, Route { metric, kind });
-                    self.routes += 1;
-                    None
-                }
-            });
-        }
-        self.add_prefix(prefix, Route { metric, kind })?;
-        Ok(None)
+        let Err((id, route)) = self.add_prefix(prefix, Route { metric, kind })? else {
+            return Ok(None);
+        };
+        let routes = &mut self.slots[id as usize].routes;
+        Ok(match routes.find(metric) {
+            Ok(i) => Some(core::mem::replace(routes.kind_mut(i), route.kind)),
+            Err(at) => {
+                routes.insert(at, route);
+                self.routes += 1;
+                None
+            }
+        })
     }
 
     /// Whether `prefix` could be added ([`FibError::Full`] otherwise).
@@ -664,38 +750,48 @@ impl<K: FibKey, V> Fib<K, V> {
         Ok(())
     }
 
-    fn add_prefix(&mut self, prefix: Prefix<K>, route: Route<V>) -> Result<(), FibError> {
-        let slot = Slot {
-            prefix,
-            routes: vec![route],
-        };
-        let id = match self.free.pop() {
-            Some(id) => {
-                self.slots[id as usize] = slot;
-                id
+    /// Adds `prefix` with its first route: `Ok(Ok(()))`; or, when the prefix
+    /// is there already, hands the route back with the prefix's id. The
+    /// trie finds out which in the same descent that places a new prefix.
+    #[allow(clippy::type_complexity)]
+    fn add_prefix(
+        &mut self,
+        prefix: Prefix<K>,
+        route: Route<V>,
+    ) -> Result<Result<(), (u32, Route<V>)>, FibError> {
+        let reuse = self.free.last().copied();
+        let id = match reuse {
+            Some(id) => id,
+            None if self.slots.len() >= MAX_TAG as usize => {
+                // No id left for a new prefix: only an existing one can
+                // take the route.
+                return match self.id_of(&prefix) {
+                    Some(id) => Ok(Err((id, route))),
+                    None => Err(FibError::Full),
+                };
             }
-            None => {
-                if self.slots.len() >= MAX_TAG as usize {
-                    return Err(FibError::Full);
-                }
-                self.slots.push(slot);
-                (self.slots.len() - 1) as u32
-            }
+            None => self.slots.len() as u32,
         };
         let key = prefix.addr.to_bits();
-        self.trie.insert(key, Self::slen(&prefix), id);
-        if Self::V4 {
-            let slots = &self.slots;
-            let len_of = |tag: u32| slots[(tag - 1) as usize].prefix.len;
-            self.dir
-                .add(key.to_u128() as u32, prefix.len, id + 1, &len_of);
-        } else {
-            let slots = &self.slots;
-            let len_of = |tag: u32| slots[(tag - 1) as usize].prefix.len;
-            self.dir6.add(key.to_u128(), prefix.len, id + 1, &len_of);
+        if let Err(old) = self.trie.insert(key, Self::slen(&prefix), id) {
+            return Ok(Err((old, route)));
         }
+        let slot = Slot {
+            prefix,
+            routes: Routes::One(route),
+        };
+        if reuse.is_some() {
+            self.free.pop();
+            self.slots[id as usize] = slot;
+        } else {
+            table::grow(&mut self.slots, 1);
+            self.slots.push(slot);
+        }
+        let slots = &self.slots;
+        let len_of = |tag: u32| slots[(tag - 1) as usize].prefix.len;
+        self.dir.add(key, prefix.len, id + 1, &len_of);
         self.routes += 1;
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// Removes the route of `prefix` with `metric`; returns its kind.
@@ -712,10 +808,10 @@ impl<K: FibKey, V> Fib<K, V> {
     pub fn remove(&mut self, prefix: &Prefix<K>, metric: u32) -> Option<RouteKind<V>> {
         let id = self.id_of(prefix)?;
         let routes = &mut self.slots[id as usize].routes;
-        let i = routes.binary_search_by_key(&metric, |r| r.metric).ok()?;
+        let i = routes.find(metric).ok()?;
         let r = routes.remove(i);
         self.routes -= 1;
-        if routes.is_empty() {
+        if routes.as_slice().is_empty() {
             self.drop_prefix(id);
         }
         Some(r.kind)
@@ -736,7 +832,8 @@ impl<K: FibKey, V> Fib<K, V> {
         let Some(id) = self.id_of(prefix) else {
             return Vec::new();
         };
-        let routes = core::mem::take(&mut self.slots[id as usize].routes);
+        let routes =
+            core::mem::replace(&mut self.slots[id as usize].routes, Routes::none()).into_vec();
         self.routes -= routes.len();
         self.drop_prefix(id);
         routes
@@ -746,33 +843,17 @@ impl<K: FibKey, V> Fib<K, V> {
         let prefix = self.slots[id as usize].prefix;
         let key = prefix.addr.to_bits();
         self.trie.remove(key, Self::slen(&prefix));
-        if Self::V4 {
-            let parent = self
-                .parent_of(&prefix)
-                .map(|pid| (pid + 1, self.slots[pid as usize].prefix.len));
-            self.dir
-                .del(key.to_u128() as u32, prefix.len, id + 1, parent);
-        } else {
-            // The table asks only for the few supernet lengths it cannot
-            // tell itself (those inside the prefix's last stride).
-            let trie = &self.trie;
-            let find = |l: u8| {
-                trie.get(key.and(mask::<K::Bits>(l)), K::Bits::BITS - l)
-                    .map(|pid| pid + 1)
-            };
-            self.dir6.del(key.to_u128(), prefix.len, id + 1, &find);
-        }
-        self.slots[id as usize].routes = Vec::new();
+        // The table asks for the longest shorter prefix covering this one
+        // (at the few lengths it cannot tell itself): one trie lookup
+        // answers them all.
+        let parent = self.trie.lookup_shorter(key, Self::slen(&prefix));
+        let find = |l: u8| match parent {
+            Some((pid, s)) if K::Bits::BITS - s == l => Some(pid + 1),
+            _ => None,
+        };
+        self.dir.del(key, prefix.len, id + 1, &find);
+        self.slots[id as usize].routes = Routes::none();
         self.free.push(id);
-    }
-
-    /// The id of the longest prefix strictly shorter than `p` covering it.
-    fn parent_of(&self, p: &Prefix<K>) -> Option<u32> {
-        let key = p.addr.to_bits();
-        (0..p.len).rev().find_map(|l| {
-            self.trie
-                .get(key.and(mask::<K::Bits>(l)), K::Bits::BITS - l)
-        })
     }
 
     /// The routes of exactly `prefix`, metric ascending.
@@ -787,7 +868,7 @@ impl<K: FibKey, V> Fib<K, V> {
     /// ```
     pub fn get(&self, prefix: &Prefix<K>) -> Option<&[Route<V>]> {
         self.id_of(prefix)
-            .map(|id| &self.slots[id as usize].routes[..])
+            .map(|id| self.slots[id as usize].routes.as_slice())
     }
 
     /// The entry of the longest prefix holding `addr`.
@@ -802,14 +883,8 @@ impl<K: FibKey, V> Fib<K, V> {
     /// ```
     #[inline]
     pub fn lookup_id(&self, addr: K) -> Option<EntryId> {
-        let key = addr.to_bits();
-        if Self::V4 {
-            let t = self.dir.get(key.to_u128() as u32);
-            (t != 0).then(|| EntryId(t - 1))
-        } else {
-            let t = self.dir6.get(key.to_u128());
-            (t != 0).then(|| EntryId(t - 1))
-        }
+        let t = self.dir.get(addr.to_bits());
+        (t != 0).then(|| EntryId(t - 1))
     }
 
     /// The matched prefix and best route of an entry.
@@ -886,26 +961,13 @@ impl<K: FibKey, V> Fib<K, V> {
                 out: out.len(),
             });
         }
-        if Self::V4 {
-            for (a, o) in addrs.iter().zip(out.iter_mut()) {
-                let t = self.dir.get(a.to_bits().to_u128() as u32);
-                *o = (t != 0).then(|| EntryId(t - 1));
-            }
-        } else {
-            // LANES lookups walk the table in lockstep, so that their cache
-            // misses overlap.
-            let mut ac = addrs.chunks_exact(LANES);
-            let mut oc = out.chunks_exact_mut(LANES);
-            for (a, o) in (&mut ac).zip(&mut oc) {
-                let keys: [u128; LANES] = core::array::from_fn(|i| a[i].to_bits().to_u128());
-                for (o, t) in o.iter_mut().zip(self.dir6.get_lanes(&keys)) {
-                    *o = (t != 0).then(|| EntryId(t - 1));
-                }
-            }
-            for (a, o) in ac.remainder().iter().zip(oc.into_remainder()) {
-                let t = self.dir6.get(a.to_bits().to_u128());
-                *o = (t != 0).then(|| EntryId(t - 1));
-            }
+        // A plain loop: the lookups are independent, so the processor
+        // overlaps their cache misses by itself, and the short body leaves
+        // it room to run far ahead (walking groups of lookups in lockstep
+        // measured slower here, for both families).
+        for (a, o) in addrs.iter().zip(out.iter_mut()) {
+            let t = self.dir.get(a.to_bits());
+            *o = (t != 0).then(|| EntryId(t - 1));
         }
         Ok(())
     }
@@ -933,7 +995,7 @@ impl<K: FibKey, V> Fib<K, V> {
             .into_iter()
             .map(move |id| {
                 let s = &self.slots[id as usize];
-                (s.prefix, &s.routes[..])
+                (s.prefix, s.routes.as_slice())
             })
     }
 
@@ -960,7 +1022,7 @@ impl<K: FibKey, V> Fib<K, V> {
                 .trie
                 .get(key.and(mask::<K::Bits>(l)), K::Bits::BITS - l)?;
             let s = &self.slots[id as usize];
-            Some((s.prefix, &s.routes[..]))
+            Some((s.prefix, s.routes.as_slice()))
         })
     }
 
@@ -986,7 +1048,8 @@ impl<K: FibKey, V> Fib<K, V> {
             .into_iter()
             .filter_map(move |id| {
                 let s = &self.slots[id as usize];
-                p.covers(&s.prefix).then_some((s.prefix, &s.routes[..]))
+                p.covers(&s.prefix)
+                    .then_some((s.prefix, s.routes.as_slice()))
             })
     }
 
@@ -1012,29 +1075,30 @@ impl<K: FibKey, V> Fib<K, V> {
     /// ```
     pub fn memory_bytes(&self) -> usize {
         let slot = core::mem::size_of::<Slot<K, V>>();
-        let route = core::mem::size_of::<Route<V>>();
         self.trie.stats().bytes
             + self.dir.bytes()
-            + self.dir6.bytes()
             + self.slots.capacity() * slot
             + self
                 .slots
                 .iter()
-                .map(|s| s.routes.capacity() * route)
+                .map(|s| s.routes.heap_bytes())
                 .sum::<usize>()
             + self.free.capacity() * 4
     }
 
-    /// `tbl8` groups the compiled IPv4 table uses (0 for IPv6).
+    /// Nodes the compiled lookup table uses below its /18 array.
     ///
     /// ```
     /// use htb::fib::{Fib4, RouteKind};
     /// let mut fib = Fib4::new();
+    /// // One node for bits 18..24 and one for 24..30, where the /25 ends.
     /// fib.insert("10.0.0.0/25".parse().unwrap(), 1, RouteKind::Unicast(())).unwrap();
-    /// assert_eq!(fib.table_groups(), 1);
+    /// assert_eq!(fib.table_nodes(), 2);
+    /// fib.insert("10.0.0.0/16".parse().unwrap(), 1, RouteKind::Unicast(())).unwrap();
+    /// assert_eq!(fib.table_nodes(), 2);
     /// ```
-    pub fn table_groups(&self) -> usize {
-        self.dir.groups()
+    pub fn table_nodes(&self) -> usize {
+        self.dir.nodes()
     }
 
     /// Checks the trie's invariants and the compiled table against the trie
@@ -1042,7 +1106,7 @@ impl<K: FibKey, V> Fib<K, V> {
     #[cfg(test)]
     fn check(&self) -> Result<(), String> {
         self.trie.check()?;
-        self.dir6.check()
+        self.dir.check()
     }
 }
 
@@ -1086,7 +1150,7 @@ mod tests {
         fib.check().unwrap();
         assert!(fib.is_empty());
         assert_eq!(fib.stats().leaves, 0);
-        assert_eq!(fib.table_groups(), 0);
+        assert_eq!(fib.table_nodes(), 0);
     }
 
     #[test]
@@ -1117,7 +1181,7 @@ mod tests {
         assert_eq!(v!("10.0.0.200"), Some(RouteKind::Unicast(3)));
         fib.remove(&p4("10.0.0.128/25"), 1);
         assert_eq!(v!("10.0.0.200"), Some(RouteKind::Unicast(4)));
-        assert_eq!(fib.table_groups(), 0);
+        assert_eq!(fib.table_nodes(), 0);
         fib.check().unwrap();
     }
 }

@@ -21,8 +21,13 @@ kernel code):
   root), at most [`MAX_WORK`] steps per node; a node with fewer than two
   children is collapsed into its child.
 
-Nodes live in an arena (`Vec`) and refer to each other by `u32` index; a
-leaf's prefixes are identified by the `u32` id the owning `Fib` gives them.
+Leaves and internal nodes live in two arenas (`Vec`s) and refer to each
+other by `u32` number (the top bit tells a leaf); a leaf's prefixes are
+identified by the `u32` id the owning `Fib` gives them. The layout is sized
+for a full IPv4 table (about 40 bytes per prefix in all, where the kernel
+needs about 120): a leaf is 16 bytes with its one prefix inline (a leaf with
+several points to a list), an internal node 24 bytes with its child slots in
+a shared block array.
 */
 
 use core::fmt;
@@ -33,6 +38,10 @@ pub(crate) const NIL: u32 = u32::MAX;
 
 /// Most resize steps per node per rebalance (the kernel's `MAX_WORK`).
 pub const MAX_WORK: u32 = 10;
+
+/// Nodes of up to this many bits keep their children in the shared block
+/// array.
+const SMALL_BITS: u8 = 10;
 
 /// An internal node never gets more than `1 << MAX_BITS` children.
 const MAX_BITS: u8 = 24;
@@ -85,6 +94,11 @@ pub trait KeyBits:
     fn to_u128(self) -> u128;
     /// The low `BITS` bits of `x` as a key.
     fn from_u128(x: u128) -> Self;
+    /// `w` bits (`1 ≤ w ≤ 31`) starting `d` bits below the top (`d < BITS`),
+    /// as an index; bits past the end of the key read as 0. (The compiled
+    /// table's stride index: most significant bit first.)
+    #[doc(hidden)]
+    fn stride(self, d: u32, w: u32) -> u32;
 }
 
 macro_rules! key_bits {
@@ -142,6 +156,10 @@ macro_rules! key_bits {
             fn from_u128(x: u128) -> Self {
                 x as $t
             }
+            #[inline(always)]
+            fn stride(self, d: u32, w: u32) -> u32 {
+                ((self << d) >> (<$t>::BITS - w)) as u32
+            }
         }
     };
 }
@@ -177,12 +195,22 @@ impl Default for Thresholds {
     }
 }
 
+/// Marks a node number as a leaf (an index into the leaf arena); other
+/// numbers index the internal-node arena.
+const LEAF: u32 = 1 << 31;
+
+/// `Leaf::one.0` when the leaf holds several prefixes: `one.1` is then their
+/// list's index in `Trie::spill`.
+const SPILL: u8 = u8::MAX;
+
+/// 16 bytes for IPv4: nearly every address holds one prefix, stored inline.
 #[derive(Clone, Debug)]
 pub(crate) struct Leaf<B> {
     pub key: B,
     pub parent: u32,
-    /// `(slen, id)`, slen ascending (longest prefix first).
-    pub aliases: Vec<(u8, u32)>,
+    /// `(slen, id)` of the only prefix, or `(SPILL, i)`: the prefixes are
+    /// `spill[i]`, `(slen, id)` slen ascending (longest prefix first).
+    one: (u8, u32),
 }
 
 #[derive(Clone, Debug)]
@@ -194,21 +222,40 @@ pub(crate) struct Inner<B> {
     pub slen: u8,
     pub empty: u32,
     pub full: u32,
-    pub children: Box<[u32]>,
+    /// Where the `1 << bits` child slots are: an offset in `Trie::kids`
+    /// for a small node, an index in `Trie::big` for a large one.
+    pub kids: u32,
 }
 
-#[derive(Clone, Debug)]
-pub(crate) enum Node<B> {
-    Leaf(Leaf<B>),
-    Inner(Inner<B>),
-    Free,
+/// A node seen through its number.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Node<'a, B> {
+    Leaf(&'a Leaf<B>),
+    Inner(&'a Inner<B>),
 }
 
 /// The LC-trie. Holds `(key, suffix length) -> id`; ids are the caller's.
 #[derive(Clone, Debug)]
 pub(crate) struct Trie<B> {
-    nodes: Vec<Node<B>>,
-    free: Vec<u32>,
+    /// Leaves and internal nodes live in two arenas (numbered with and
+    /// without [`LEAF`]) so that each takes only its own size.
+    leaves: Vec<Leaf<B>>,
+    inners: Vec<Inner<B>>,
+    free_leaves: Vec<u32>,
+    free_inners: Vec<u32>,
+    /// Child slots of the internal nodes of up to [`SMALL_BITS`] bits, in
+    /// blocks of `1 << bits` with a free list per size (an index costs 4
+    /// bytes in the node where a boxed slice costs 16).
+    kids: Vec<u32>,
+    free_kids: [Vec<u32>; SMALL_BITS as usize + 1],
+    /// Child slots of larger nodes (the root, a few others): their own
+    /// allocations, so that a root that doubles does not leave its old
+    /// arrays in a free list.
+    big: Vec<Box<[u32]>>,
+    free_big: Vec<u32>,
+    /// Prefix lists of the leaves that hold several.
+    spill: Vec<Box<[(u8, u32)]>>,
+    free_spill: Vec<u32>,
     root: u32,
     prefixes: usize,
     pub thresholds: Thresholds,
@@ -280,8 +327,16 @@ impl fmt::Display for TrieStats {
 impl<B: KeyBits> Default for Trie<B> {
     fn default() -> Self {
         Trie {
-            nodes: Vec::new(),
-            free: Vec::new(),
+            leaves: Vec::new(),
+            inners: Vec::new(),
+            free_leaves: Vec::new(),
+            free_inners: Vec::new(),
+            kids: Vec::new(),
+            free_kids: Default::default(),
+            big: Vec::new(),
+            free_big: Vec::new(),
+            spill: Vec::new(),
+            free_spill: Vec::new(),
             root: NIL,
             prefixes: 0,
             thresholds: Thresholds::default(),
@@ -295,65 +350,196 @@ impl<B: KeyBits> Trie<B> {
         self.prefixes
     }
 
-    fn alloc(&mut self, n: Node<B>) -> u32 {
-        if let Some(i) = self.free.pop() {
-            self.nodes[i as usize] = n;
+    fn alloc_leaf(&mut self, l: Leaf<B>) -> u32 {
+        if let Some(i) = self.free_leaves.pop() {
+            self.leaves[i as usize] = l;
+            i | LEAF
+        } else {
+            super::table::grow(&mut self.leaves, 1);
+            self.leaves.push(l);
+            (self.leaves.len() - 1) as u32 | LEAF
+        }
+    }
+
+    fn alloc_inner(&mut self, n: Inner<B>) -> u32 {
+        if let Some(i) = self.free_inners.pop() {
+            self.inners[i as usize] = n;
             i
         } else {
-            self.nodes.push(n);
-            (self.nodes.len() - 1) as u32
+            super::table::grow(&mut self.inners, 1);
+            self.inners.push(n);
+            (self.inners.len() - 1) as u32
         }
     }
 
     fn release(&mut self, i: u32) {
-        self.nodes[i as usize] = Node::Free;
-        self.free.push(i);
+        if i & LEAF != 0 {
+            let l = &mut self.leaves[(i & !LEAF) as usize];
+            if l.one.0 == SPILL {
+                let s = l.one.1;
+                self.spill[s as usize] = Box::default();
+                self.free_spill.push(s);
+            }
+            l.one = (0, NIL);
+            self.free_leaves.push(i & !LEAF);
+        } else {
+            let n = &self.inners[i as usize];
+            let (bits, at) = (n.bits, n.kids);
+            if bits <= SMALL_BITS {
+                self.free_kids[bits as usize].push(at);
+            } else {
+                self.big[at as usize] = Box::default();
+                self.free_big.push(at);
+            }
+            self.free_inners.push(i);
+        }
+    }
+
+    #[inline(always)]
+    fn node(&self, i: u32) -> Node<'_, B> {
+        if i & LEAF != 0 {
+            Node::Leaf(&self.leaves[(i & !LEAF) as usize])
+        } else {
+            Node::Inner(&self.inners[i as usize])
+        }
+    }
+
+    fn leaf_mut(&mut self, i: u32) -> &mut Leaf<B> {
+        debug_assert!(i & LEAF != 0, "not a leaf");
+        &mut self.leaves[(i & !LEAF) as usize]
+    }
+
+    /// The `(slen, id)` pairs of leaf `l`, slen ascending.
+    #[inline(always)]
+    fn aliases<'a>(&'a self, l: &'a Leaf<B>) -> &'a [(u8, u32)] {
+        if l.one.0 == SPILL {
+            &self.spill[l.one.1 as usize]
+        } else {
+            core::slice::from_ref(&l.one)
+        }
+    }
+
+    /// Stores `v` (non-empty, slen ascending) as the pairs of leaf `i`.
+    fn set_aliases(&mut self, i: u32, v: Vec<(u8, u32)>) {
+        let one = self.leaf_mut(i).one;
+        if v.len() == 1 {
+            if one.0 == SPILL {
+                self.spill[one.1 as usize] = Box::default();
+                self.free_spill.push(one.1);
+            }
+            self.leaf_mut(i).one = v[0];
+            return;
+        }
+        let v = v.into_boxed_slice();
+        if one.0 == SPILL {
+            self.spill[one.1 as usize] = v;
+            return;
+        }
+        let s = match self.free_spill.pop() {
+            Some(s) => {
+                self.spill[s as usize] = v;
+                s
+            }
+            None => {
+                super::table::grow(&mut self.spill, 1);
+                self.spill.push(v);
+                (self.spill.len() - 1) as u32
+            }
+        };
+        self.leaf_mut(i).one = (SPILL, s);
+    }
+
+    /// The child slots of `n`.
+    #[inline(always)]
+    fn kids(&self, n: &Inner<B>) -> &[u32] {
+        if n.bits <= SMALL_BITS {
+            &self.kids[n.kids as usize..][..1 << n.bits]
+        } else {
+            &self.big[n.kids as usize]
+        }
+    }
+
+    /// Slot `i` of internal node `tn` becomes `c` (nothing else changes).
+    fn set_kid(&mut self, tn: u32, i: usize, c: u32) {
+        let n = &self.inners[tn as usize];
+        if n.bits <= SMALL_BITS {
+            self.kids[n.kids as usize + i] = c;
+        } else {
+            self.big[n.kids as usize][i] = c;
+        }
+    }
+
+    /// `1 << bits` empty child slots.
+    fn alloc_kids(&mut self, bits: u8) -> u32 {
+        let len = 1usize << bits;
+        if bits > SMALL_BITS {
+            let b = vec![NIL; len].into_boxed_slice();
+            return match self.free_big.pop() {
+                Some(at) => {
+                    self.big[at as usize] = b;
+                    at
+                }
+                None => {
+                    self.big.push(b);
+                    (self.big.len() - 1) as u32
+                }
+            };
+        }
+        // A free block of this size, or else the smallest larger one split
+        // in halves (nodes mostly grow while a table fills, so the freed
+        // blocks are larger than the 2-slot ones new nodes ask for).
+        let b = usize::from(bits);
+        if let Some(c) = (b..self.free_kids.len()).find(|&c| !self.free_kids[c].is_empty()) {
+            let at = self.free_kids[c].pop().expect("not empty");
+            for k in b..c {
+                self.free_kids[k].push(at + (1 << k));
+            }
+            self.kids[at as usize..][..len].fill(NIL);
+            return at;
+        }
+        let at = self.kids.len();
+        super::table::grow(&mut self.kids, len);
+        self.kids.resize(at + len, NIL);
+        at as u32
     }
 
     fn inner(&self, i: u32) -> &Inner<B> {
-        match &self.nodes[i as usize] {
-            Node::Inner(n) => n,
-            _ => unreachable!("not an internal node"),
-        }
+        debug_assert!(i & LEAF == 0, "not an internal node");
+        &self.inners[i as usize]
     }
 
     fn inner_mut(&mut self, i: u32) -> &mut Inner<B> {
-        match &mut self.nodes[i as usize] {
-            Node::Inner(n) => n,
-            _ => unreachable!("not an internal node"),
-        }
+        debug_assert!(i & LEAF == 0, "not an internal node");
+        &mut self.inners[i as usize]
     }
 
     fn key(&self, i: u32) -> B {
-        match &self.nodes[i as usize] {
+        match self.node(i) {
             Node::Leaf(l) => l.key,
             Node::Inner(n) => n.key,
-            Node::Free => unreachable!("free node"),
         }
     }
 
     fn parent(&self, i: u32) -> u32 {
-        match &self.nodes[i as usize] {
+        match self.node(i) {
             Node::Leaf(l) => l.parent,
             Node::Inner(n) => n.parent,
-            Node::Free => NIL,
         }
     }
 
     fn set_parent(&mut self, i: u32, p: u32) {
-        match &mut self.nodes[i as usize] {
-            Node::Leaf(l) => l.parent = p,
-            Node::Inner(n) => n.parent = p,
-            Node::Free => {}
+        if i & LEAF != 0 {
+            self.leaves[(i & !LEAF) as usize].parent = p;
+        } else {
+            self.inners[i as usize].parent = p;
         }
     }
 
     /// The node's suffix length: the largest suffix stored below it.
     fn slen(&self, i: u32) -> u8 {
-        match &self.nodes[i as usize] {
-            Node::Leaf(l) => l.aliases.last().map_or(0, |a| a.0),
+        match self.node(i) {
+            Node::Leaf(l) => self.aliases(l).last().map_or(0, |a| a.0),
             Node::Inner(n) => n.slen,
-            Node::Free => 0,
         }
     }
 
@@ -375,9 +561,9 @@ impl<B: KeyBits> Trie<B> {
         if c == NIL {
             return false;
         }
-        match &self.nodes[c as usize] {
+        match self.node(c) {
             Node::Inner(n) => n.pos + n.bits == parent_pos,
-            _ => false,
+            Node::Leaf(_) => false,
         }
     }
 
@@ -385,7 +571,7 @@ impl<B: KeyBits> Trie<B> {
     fn put_child(&mut self, tn: u32, i: usize, c: u32) {
         let (pos, old) = {
             let n = self.inner(tn);
-            (n.pos, n.children[i])
+            (n.pos, self.kids(n)[i])
         };
         let was_full = self.is_full(pos, old);
         let now_full = self.is_full(pos, c);
@@ -400,7 +586,7 @@ impl<B: KeyBits> Trie<B> {
         } else if !was_full && now_full {
             n.full += 1;
         }
-        n.children[i] = c;
+        self.set_kid(tn, i, c);
         if c != NIL {
             self.set_parent(c, tn);
         }
@@ -423,7 +609,8 @@ impl<B: KeyBits> Trie<B> {
     fn new_inner(&mut self, key: B, pos: u8, bits: u8) -> u32 {
         let key = key.and(B::high_mask(pos + bits));
         let len = 1usize << bits;
-        self.alloc(Node::Inner(Inner {
+        let kids = self.alloc_kids(bits);
+        self.alloc_inner(Inner {
             key,
             parent: NIL,
             pos,
@@ -431,8 +618,8 @@ impl<B: KeyBits> Trie<B> {
             slen: pos,
             empty: len as u32,
             full: 0,
-            children: vec![NIL; len].into_boxed_slice(),
-        }))
+            kids,
+        })
     }
 
     /// Recomputes an internal node's `slen` from its children. Only children
@@ -447,7 +634,7 @@ impl<B: KeyBits> Trie<B> {
         let mut best = pos;
         let mut i = 0usize;
         while i < len {
-            let c = self.inner(tn).children[i];
+            let c = self.kids(self.inner(tn))[i];
             if c != NIL {
                 best = best.max(self.slen(c));
             }
@@ -478,7 +665,7 @@ impl<B: KeyBits> Trie<B> {
     /// went away below it.
     fn pull_suffix(&mut self, mut n: u32, old: u8) {
         while n != NIL {
-            if !matches!(self.nodes[n as usize], Node::Inner(_)) {
+            if n & LEAF != 0 {
                 n = self.parent(n);
                 continue;
             }
@@ -497,10 +684,9 @@ impl<B: KeyBits> Trie<B> {
     pub fn find_leaf(&self, key: B) -> Option<u32> {
         let mut n = self.root;
         while n != NIL {
-            match &self.nodes[n as usize] {
+            match self.node(n) {
                 Node::Leaf(l) => return (l.key == key).then_some(n),
-                Node::Inner(t) => n = t.children[Self::index_in(t, key)?],
-                Node::Free => return None,
+                Node::Inner(t) => n = self.kids(t)[Self::index_in(t, key)?],
             }
         }
         None
@@ -509,37 +695,23 @@ impl<B: KeyBits> Trie<B> {
     /// The id stored for `(key, slen)`.
     pub fn get(&self, key: B, slen: u8) -> Option<u32> {
         let l = self.find_leaf(key)?;
-        match &self.nodes[l as usize] {
-            Node::Leaf(l) => l.aliases.iter().find(|a| a.0 == slen).map(|a| a.1),
-            _ => None,
+        match self.node(l) {
+            Node::Leaf(l) => self.aliases(l).iter().find(|a| a.0 == slen).map(|a| a.1),
+            Node::Inner(_) => None,
         }
     }
 
-    /// Stores `(key, slen) -> id`; `key` must have its low `slen` bits clear
-    /// and the pair must not be present.
-    pub fn insert(&mut self, key: B, slen: u8, id: u32) {
-        self.prefixes += 1;
-        if let Some(l) = self.find_leaf(key) {
-            let Node::Leaf(leaf) = &mut self.nodes[l as usize] else {
-                unreachable!()
-            };
-            let at = leaf.aliases.partition_point(|a| a.0 < slen);
-            leaf.aliases.insert(at, (slen, id));
-            let s = leaf.aliases.last().map_or(0, |a| a.0);
-            self.push_suffix(l, s);
-            return;
-        }
-        let leaf = self.alloc(Node::Leaf(Leaf {
-            key,
-            parent: NIL,
-            aliases: vec![(slen, id)],
-        }));
+    /// Stores `(key, slen) -> id`; `key` must have its low `slen` bits
+    /// clear. If the pair is present already nothing changes and its id is
+    /// the error. One descent finds both the leaf of `key` (if any) and the
+    /// slot a new leaf would take.
+    pub fn insert(&mut self, key: B, slen: u8, id: u32) -> Result<(), u32> {
         // Descend to the slot where the key belongs.
         let mut tp = NIL;
         let mut n = self.root;
         let mut slot = 0;
         while n != NIL {
-            let Node::Inner(t) = &self.nodes[n as usize] else {
+            let Node::Inner(t) = self.node(n) else {
                 break;
             };
             match Self::index_in(t, key) {
@@ -547,10 +719,34 @@ impl<B: KeyBits> Trie<B> {
                 Some(i) => {
                     tp = n;
                     slot = i;
-                    n = t.children[i];
+                    n = self.kids(t)[i];
                 }
             }
         }
+        if n != NIL && n & LEAF != 0 {
+            let Node::Leaf(leaf) = self.node(n) else {
+                unreachable!("a leaf number")
+            };
+            if leaf.key == key {
+                let mut v = self.aliases(leaf).to_vec();
+                let at = v.partition_point(|a| a.0 < slen);
+                if let Some(a) = v.get(at).filter(|a| a.0 == slen) {
+                    return Err(a.1);
+                }
+                v.insert(at, (slen, id));
+                let s = v.last().map_or(0, |a| a.0);
+                self.set_aliases(n, v);
+                self.push_suffix(n, s);
+                self.prefixes += 1;
+                return Ok(());
+            }
+        }
+        self.prefixes += 1;
+        let leaf = self.alloc_leaf(Leaf {
+            key,
+            parent: NIL,
+            one: (slen, id),
+        });
         let placed = if n == NIL {
             leaf
         } else {
@@ -581,21 +777,26 @@ impl<B: KeyBits> Trie<B> {
         // Rebalance from the new 1-bit node when there is one (it may
         // inflate at once), else from the node that took the leaf.
         self.rebalance(if placed == leaf { tp } else { placed });
+        Ok(())
     }
 
     /// Removes `(key, slen)`; returns its id.
     pub fn remove(&mut self, key: B, slen: u8) -> Option<u32> {
         let l = self.find_leaf(key)?;
-        let Node::Leaf(leaf) = &mut self.nodes[l as usize] else {
+        let Node::Leaf(leaf) = self.node(l) else {
             unreachable!()
         };
-        let at = leaf.aliases.iter().position(|a| a.0 == slen)?;
-        let old_max = leaf.aliases.last().map_or(0, |a| a.0);
-        let (_, id) = leaf.aliases.remove(at);
-        self.prefixes -= 1;
         let parent = leaf.parent;
-        if !leaf.aliases.is_empty() {
-            let new_max = leaf.aliases.last().map_or(0, |a| a.0);
+        let aliases = self.aliases(leaf);
+        let at = aliases.iter().position(|a| a.0 == slen)?;
+        let old_max = aliases.last().map_or(0, |a| a.0);
+        let id = aliases[at].1;
+        let several = (aliases.len() > 1).then(|| aliases.to_vec());
+        self.prefixes -= 1;
+        if let Some(mut v) = several {
+            v.remove(at);
+            let new_max = v.last().map_or(0, |a| a.0);
+            self.set_aliases(l, v);
             if new_max != old_max {
                 self.pull_suffix(parent, old_max);
             }
@@ -658,8 +859,8 @@ impl<B: KeyBits> Trie<B> {
         let len = 1u32 << n.bits;
         if len - n.empty < 2 {
             // Collapse: the node's only child (or nothing) takes its place.
-            let only = n
-                .children
+            let only = self
+                .kids(n)
                 .iter()
                 .copied()
                 .find(|&c| c != NIL)
@@ -676,9 +877,9 @@ impl<B: KeyBits> Trie<B> {
         self.replace_in_parent(old, new);
         self.release(old);
         self.recompute_slen(new);
-        let len = self.inner(new).children.len();
+        let len = self.kids(self.inner(new)).len();
         for i in (0..len).rev() {
-            let c = self.inner(new).children[i];
+            let c = self.kids(self.inner(new))[i];
             let pos = self.inner(new).pos;
             if self.is_full(pos, c) {
                 self.resize(c);
@@ -695,7 +896,7 @@ impl<B: KeyBits> Trie<B> {
         };
         let new = self.new_inner(key, pos - 1, bits + 1);
         for i in 0..(1usize << bits) {
-            let c = self.inner(old).children[i];
+            let c = self.kids(self.inner(old))[i];
             if c == NIL {
                 continue;
             }
@@ -708,7 +909,7 @@ impl<B: KeyBits> Trie<B> {
                 let n = self.inner(c);
                 (n.key, n.pos, n.bits)
             };
-            let kids: Vec<u32> = self.inner(c).children.to_vec();
+            let kids: Vec<u32> = self.kids(self.inner(c)).to_vec();
             if cbits == 1 {
                 self.put_child(new, 2 * i, kids[0]);
                 self.put_child(new, 2 * i + 1, kids[1]);
@@ -744,7 +945,7 @@ impl<B: KeyBits> Trie<B> {
         for i in (0..(1usize << bits)).step_by(2) {
             let (c0, c1) = {
                 let n = self.inner(old);
-                (n.children[i], n.children[i + 1])
+                (self.kids(n)[i], self.kids(n)[i + 1])
             };
             let c = match (c0 != NIL, c1 != NIL) {
                 (false, false) => continue,
@@ -766,21 +967,32 @@ impl<B: KeyBits> Trie<B> {
     /// The id of the longest prefix covering `key`.
     #[inline]
     pub fn lookup(&self, key: B) -> Option<u32> {
-        self.best(self.root, key)
+        self.best(self.root, key, 0).map(|b| b.0)
     }
 
-    /// Longest prefix covering `key` stored below node `n`. Children are
+    /// `(id, slen)` of the longest prefix covering `key` whose suffix is
+    /// longer than `slen` (a prefix strictly shorter than `BITS - slen`):
+    /// the prefix that takes over the addresses of a removed one.
+    pub fn lookup_shorter(&self, key: B, slen: u8) -> Option<(u32, u8)> {
+        self.best(self.root, key, slen.checked_add(1)?)
+    }
+
+    /// Longest prefix covering `key` stored below node `n`, as `(id, slen)`,
+    /// among those with a suffix of at least `min`. Children are
     /// tried most specific first: the slot the key selects, then that slot
     /// with its lowest set bits cleared one by one (a covering prefix in
     /// another slot has zeros where the slot index was cleared).
-    fn best(&self, n: u32, key: B) -> Option<u32> {
+    fn best(&self, n: u32, key: B, min: u8) -> Option<(u32, u8)> {
         if n == NIL {
             return None;
         }
-        match &self.nodes[n as usize] {
+        match self.node(n) {
             Node::Leaf(l) => {
                 let x = key.xor(l.key);
-                l.aliases.iter().find(|a| x.shr(a.0).is_zero()).map(|a| a.1)
+                self.aliases(l)
+                    .iter()
+                    .find(|a| a.0 >= min && x.shr(a.0).is_zero())
+                    .map(|a| (a.1, a.0))
             }
             Node::Inner(t) => {
                 let x = key.xor(t.key);
@@ -790,12 +1002,12 @@ impl<B: KeyBits> Trie<B> {
                     // `pos + bits + d`; only a prefix whose suffix covers
                     // that bit can match, and it sits in slot 0.
                     if t.slen > t.pos + t.bits + d {
-                        return self.best(t.children[0], key);
+                        return self.best(self.kids(t)[0], key, min);
                     }
                     return None;
                 }
                 let mut i = x.slice(t.pos, t.bits);
-                if let Some(r) = self.best(t.children[i], key) {
+                if let Some(r) = self.best(self.kids(t)[i], key, min) {
                     return Some(r);
                 }
                 if t.slen <= t.pos {
@@ -803,16 +1015,15 @@ impl<B: KeyBits> Trie<B> {
                 }
                 while i != 0 {
                     i &= i - 1;
-                    let c = t.children[i];
+                    let c = self.kids(t)[i];
                     if c != NIL && self.slen(c) > t.pos {
-                        if let Some(r) = self.best(c, key) {
+                        if let Some(r) = self.best(c, key, min) {
                             return Some(r);
                         }
                     }
                 }
                 None
             }
-            Node::Free => None,
         }
     }
 
@@ -824,10 +1035,10 @@ impl<B: KeyBits> Trie<B> {
         }
         let mut stack: Vec<(u32, usize)> = vec![(self.root, 0)];
         while let Some(&mut (n, ref mut next)) = stack.last_mut() {
-            match &self.nodes[n as usize] {
+            match self.node(n) {
                 Node::Leaf(l) => {
                     if l.key >= lo && l.key <= hi {
-                        for a in l.aliases.iter().rev() {
+                        for a in self.aliases(l).iter().rev() {
                             f(l.key, a.0, a.1);
                         }
                     }
@@ -843,18 +1054,15 @@ impl<B: KeyBits> Trie<B> {
                         }
                     }
                     let mut i = *next;
-                    while i < t.children.len() && t.children[i] == NIL {
+                    while i < self.kids(t).len() && self.kids(t)[i] == NIL {
                         i += 1;
                     }
-                    if i >= t.children.len() {
+                    if i >= self.kids(t).len() {
                         stack.pop();
                     } else {
                         *next = i + 1;
-                        stack.push((t.children[i], 0));
+                        stack.push((self.kids(t)[i], 0));
                     }
-                }
-                Node::Free => {
-                    stack.pop();
                 }
             }
         }
@@ -871,29 +1079,32 @@ impl<B: KeyBits> Trie<B> {
         if self.root != NIL {
             let mut stack = vec![(self.root, 0u32)];
             while let Some((n, d)) = stack.pop() {
-                match &self.nodes[n as usize] {
+                match self.node(n) {
                     Node::Leaf(l) => {
                         s.leaves += 1;
                         depth_sum += u64::from(d);
                         s.max_depth = s.max_depth.max(d);
-                        s.bytes += l.aliases.capacity() * 8;
+                        if l.one.0 == SPILL {
+                            s.bytes += self.spill[l.one.1 as usize].len() * 8;
+                        }
                     }
                     Node::Inner(t) => {
                         s.tnodes += 1;
                         s.tnodes_by_bits[usize::from(t.bits)] += 1;
-                        s.pointers += t.children.len();
+                        s.pointers += self.kids(t).len();
                         s.null_pointers += t.empty as usize;
-                        s.bytes += t.children.len() * 4;
-                        for &c in t.children.iter() {
+                        if t.bits > SMALL_BITS {
+                            s.bytes += self.kids(t).len() * 4;
+                        }
+                        for &c in self.kids(t).iter() {
                             if c != NIL {
                                 stack.push((c, d + 1));
                             }
                         }
                     }
-                    Node::Free => {}
                 }
             }
-            if let Node::Inner(t) = &self.nodes[self.root as usize] {
+            if let Node::Inner(t) = self.node(self.root) {
                 s.root_bits = t.bits;
             }
         }
@@ -906,8 +1117,17 @@ impl<B: KeyBits> Trie<B> {
             0.0
         };
         s.kernel_bytes = s.leaves * 48 + s.tnodes * 40 + s.pointers * 8 + s.prefixes * 48;
-        s.bytes +=
-            self.nodes.capacity() * core::mem::size_of::<Node<B>>() + self.free.capacity() * 4;
+        s.bytes += self.leaves.capacity() * core::mem::size_of::<Leaf<B>>()
+            + self.inners.capacity() * core::mem::size_of::<Inner<B>>()
+            + self.spill.capacity() * core::mem::size_of::<Box<[(u8, u32)]>>()
+            + self.kids.capacity() * 4
+            + self.big.capacity() * core::mem::size_of::<Box<[u32]>>()
+            + (self.free_leaves.capacity()
+                + self.free_inners.capacity()
+                + self.free_spill.capacity()
+                + self.free_big.capacity()
+                + self.free_kids.iter().map(Vec::capacity).sum::<usize>())
+                * 4;
         s
     }
 
@@ -928,13 +1148,17 @@ impl<B: KeyBits> Trie<B> {
         let mut count = 0;
         let mut stack = vec![self.root];
         while let Some(n) = stack.pop() {
-            match &self.nodes[n as usize] {
+            match self.node(n) {
                 Node::Leaf(l) => {
-                    count += l.aliases.len();
-                    if l.aliases.is_empty() {
+                    let aliases = self.aliases(l);
+                    count += aliases.len();
+                    if aliases.is_empty() {
                         return Err("empty leaf".into());
                     }
-                    for w in l.aliases.windows(2) {
+                    if l.one.0 == SPILL && aliases.len() < 2 {
+                        return Err("spilled leaf with one prefix".into());
+                    }
+                    for w in aliases.windows(2) {
                         if w[0].0 >= w[1].0 {
                             return Err("aliases out of order".into());
                         }
@@ -944,7 +1168,7 @@ impl<B: KeyBits> Trie<B> {
                     let mut empty = 0;
                     let mut full = 0;
                     let mut slen = t.pos;
-                    for (i, &c) in t.children.iter().enumerate() {
+                    for (i, &c) in self.kids(t).iter().enumerate() {
                         if c == NIL {
                             empty += 1;
                             continue;
@@ -958,7 +1182,7 @@ impl<B: KeyBits> Trie<B> {
                         if self.is_full(t.pos, c) {
                             full += 1;
                         }
-                        if let Node::Inner(ct) = &self.nodes[c as usize] {
+                        if let Node::Inner(ct) = self.node(c) {
                             if ct.pos + ct.bits > t.pos {
                                 return Err("child overlaps parent bits".into());
                             }
@@ -975,11 +1199,10 @@ impl<B: KeyBits> Trie<B> {
                     if slen != t.slen {
                         return Err(format!("slen {} vs {slen}", t.slen));
                     }
-                    if t.children.len() - (t.empty as usize) < 2 {
+                    if self.kids(t).len() - (t.empty as usize) < 2 {
                         return Err("node with fewer than two children".into());
                     }
                 }
-                Node::Free => return Err("free node reachable".into()),
             }
         }
         if count != self.prefixes {
