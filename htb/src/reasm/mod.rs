@@ -99,7 +99,11 @@
 //! queues) with a random per-table seed (foldhash), and a one-entry cache of
 //! the last queue used, so in-order fragments skip the lookup. Timers are
 //! two FIFO lists (lifetimes are fixed per family), so expiry is O(1) per
-//! queue. Linux policy: O(1) per in-order fragment, O(log k) otherwise;
+//! queue, and a push compares `now` with one cached deadline. Queue slots,
+//! their run trees and datagram buffers are reused (see
+//! [`Reassembler::recycle`]); a queue's hot fields share two cache lines,
+//! and with many datagrams in flight the lines a fragment will be copied to
+//! are loaded before the copy (see `queue.rs`). Linux policy: O(1) per in-order fragment, O(log k) otherwise;
 //! overlaps kill the queue, so floods of overlapping fragments cannot
 //! accumulate. IDS policies: O((m + 1) log k) for a fragment that touches
 //! m held segments.
@@ -463,24 +467,32 @@ pub struct Reassembler {
     /// is fixed per family and armed once): a doubly linked list through
     /// `Queue::prev/next`, so expiry and removal are O(1).
     timers: [TimerList; 2],
+    /// The earliest deadline of the two lists' heads (`u64::MAX`: none):
+    /// a push checks this one number instead of walking the timers.
+    next_due: u64,
     /// `ipfrag_max_dist` counters per (source, context) (`inet_peer`):
     /// key → slot in `peer_slab`; queues hold the slot index, so a fragment
     /// costs no lookup. Kept while a queue refers to them, and up to
     /// `PEERS_IDLE_MAX` more (the counter's absolute value never matters, so
     /// forgetting an idle one changes nothing).
-    peers: HashMap<([u8; 4], u32), u32, RandomState>,
+    peers: HashMap<u64, u32, RandomState>,
     peer_slab: Vec<Peer>,
     peer_free: Vec<u32>,
     peer_idle: VecDeque<u32>,
     /// The peer the last queue was created for (skips the lookup for a
     /// source sending datagram after datagram).
-    last_peer: Option<(([u8; 4], u32), u32)>,
+    last_peer: Option<(u64, u32)>,
     /// The queue the last fragment went to: in-order fragments of one
     /// datagram skip the hash lookup.
     last: Option<(FragKey, u32)>,
     mem: usize,
     pending: VecDeque<Event>,
     pool: Vec<Vec<u8>>,
+    /// Pushes so far (wrapping), and its value when the last buffer came
+    /// back to `pool`: tells whether the next buffer taken is likely in
+    /// cache (see `lookup_or_create`).
+    pushes: u64,
+    recycled_at: u64,
 }
 
 impl Reassembler {
@@ -495,6 +507,7 @@ impl Reassembler {
             queues: Vec::new(),
             free: Vec::new(),
             timers: [TimerList::default(); 2],
+            next_due: u64::MAX,
             peers: HashMap::with_hasher(RandomState::default()),
             peer_slab: Vec::new(),
             peer_free: Vec::new(),
@@ -504,6 +517,8 @@ impl Reassembler {
             mem: 0,
             pending: VecDeque::new(),
             pool: Vec::new(),
+            pushes: 0,
+            recycled_at: u64::MAX,
         }
     }
 
@@ -519,7 +534,10 @@ impl Reassembler {
     /// if their timers had fired); their events wait for [`Self::expire`].
     pub fn push(&mut self, packet: &[u8], context: u32, now: u64) -> Result<Pushed, ReasmError> {
         let parsed = wire::parse(packet)?;
-        self.run_timers(now);
+        self.pushes = self.pushes.wrapping_add(1);
+        if now >= self.next_due {
+            self.run_timers(now);
+        }
         match parsed {
             Parsed::V4(info) => Ok(self.push_v4(&packet[..info.total_len], info, context, now)),
             Parsed::V6(info) => self.push_v6(&packet[..info.total_len], info, context, now),
@@ -583,6 +601,7 @@ impl Reassembler {
         if self.pool.len() < POOL_MAX && buf.capacity() <= POOL_MAX_CAPACITY {
             buf.clear();
             self.pool.push(buf);
+            self.recycled_at = self.pushes;
         }
     }
 
@@ -607,38 +626,57 @@ impl Reassembler {
     // ---- IPv4 (ip_defrag / ip_frag_queue) ----
 
     fn push_v4(&mut self, pkt: &[u8], info: V4Info, context: u32, now: u64) -> Pushed {
-        let p = Ipv4Packet::new_unchecked(pkt);
-        if !p.is_fragment() {
+        // (`parse` checked that the header is there.)
+        let Some(h) = pkt.first_chunk::<{ wire::IPV4_MIN_HEADER }>() else {
+            return Pushed::NotFragment;
+        };
+        if !info.mf && info.offset == 0 {
             return Pushed::NotFragment;
         }
         self.stats4.reasm_reqds += 1;
         let key = FragKey::V4 {
-            src: p.src_addr(),
-            dst: p.dst_addr(),
-            id: p.ident(),
-            proto: p.protocol(),
+            src: [h[12], h[13], h[14], h[15]],
+            dst: [h[16], h[17], h[18], h[19]],
+            id: u16::from_be_bytes([h[4], h[5]]),
+            proto: h[9],
             context,
         };
-        let Some(qi) = self.find_or_create(key, info.ihl, info.offset, pkt.len(), now) else {
+        let Some((qi, cold)) = self.find_or_create(key, info.ihl, info.offset, pkt.len(), now)
+        else {
             self.stats4.reasm_fails += 1;
             return Pushed::Dropped(FragDrop::MemoryLimit);
         };
+        if cold {
+            // Started now, the loads overlap the bookkeeping below.
+            let q = &mut self.queues[qi as usize];
+            q.warm(info.offset, pkt.len() - info.ihl);
+            if !info.mf {
+                // A last fragment usually completes the datagram, whose
+                // removal relinks its timer-list successor: load that
+                // queue's line now too.
+                let next = q.next;
+                if let Some(n) = self.queues.get(next as usize) {
+                    std::hint::black_box(n.deadline);
+                }
+            }
+        }
         // ipfrag_max_dist: too many fragments from this source since this
         // queue's last one → flush it and start over with this fragment.
         if self.cfg.max_dist != 0 {
             let q = &mut self.queues[qi as usize];
-            let peer = &mut self.peer_slab[q.peer as usize];
-            peer.rid = peer.rid.wrapping_add(1);
-            let end = peer.rid;
-            let start = q.rid;
-            q.rid = end;
-            if !q.is_empty() && end.wrapping_sub(start) > self.cfg.max_dist {
-                self.stats4.reasm_fails += 1;
-                self.reinit(qi, now);
+            if let Some(peer) = self.peer_slab.get_mut(q.peer as usize) {
+                peer.rid = peer.rid.wrapping_add(1);
+                let end = peer.rid;
+                let start = q.rid;
+                q.rid = end;
+                if !q.is_empty() && end.wrapping_sub(start) > self.cfg.max_dist {
+                    self.stats4.reasm_fails += 1;
+                    self.reinit(qi, now);
+                }
             }
         }
-        let ecn = 1u8 << (p.tos() & 3);
-        let data = &pkt[info.ihl..];
+        let ecn = 1u8 << (h[1] & 3);
+        let data = pkt.get(info.ihl..).unwrap_or_default();
         let offset = info.offset as u32;
         let mut end = offset + data.len() as u32;
         let q = &mut self.queues[qi as usize];
@@ -664,8 +702,7 @@ impl Reassembler {
         }
         let data = &data[..(end - offset) as usize];
         let header = &pkt[..info.ihl];
-        let r = self.place(qi, offset, end, data, header, None);
-        if let Some(drop) = r {
+        if let Some(drop) = self.place(qi, offset, end, data, header, None) {
             return drop;
         }
         let q = &mut self.queues[qi as usize];
@@ -687,7 +724,7 @@ impl Reassembler {
         if ecn == 0xff {
             return self.kill_fail(qi, FragDrop::EcnMismatch);
         }
-        let hl = q.headroom;
+        let hl = q.header_room();
         let total = hl + q.len as usize;
         // (Never above 65535 whatever the config: the length field is 16 bits.)
         if total > self.cfg.max_datagram.min(65535) {
@@ -753,10 +790,13 @@ impl Reassembler {
             id: f.ident(),
             context,
         };
-        let Some(qi) = self.find_or_create(key, fh, offset as usize, pkt.len(), now) else {
+        let Some((qi, cold)) = self.find_or_create(key, fh, offset as usize, pkt.len(), now) else {
             self.stats6.reasm_fails += 1;
             return Ok(Pushed::Dropped(FragDrop::MemoryLimit));
         };
+        if cold {
+            self.queues[qi as usize].warm(offset as usize, data.len());
+        }
         let end = offset + data.len() as u32;
         if end > 65535 {
             return Err(ReasmError::ParamProblem {
@@ -809,12 +849,12 @@ impl Reassembler {
         if ecn == 0xff {
             return self.kill_fail(qi, FragDrop::EcnMismatch);
         }
-        let hl = q.headroom;
+        let hl = q.header_room();
         let payload = hl - IPV6_HEADER + q.len as usize;
         if payload > self.cfg.max_datagram.min(65535) {
             return self.kill_fail(qi, FragDrop::Oversize);
         }
-        let (nhoff, next) = (q.nhoff, q.frag_hdr[0]);
+        let (nhoff, next) = (q.nhoff as usize, q.frag_hdr[0]);
         let mut buf = self.remove_queue(qi);
         buf.truncate(IPV6_HEADER + payload);
         buf[nhoff] = next;
@@ -829,7 +869,12 @@ impl Reassembler {
     // ---- shared queue machinery ----
 
     /// `inet_frag_find`: nothing when memory is above the threshold; else
-    /// the queue for `key`, created (timer armed) if needed.
+    /// the queue for `key`, created (timer armed) if needed. The next
+    /// fragment of the datagram of the previous one is found without a
+    /// lookup (inlined: that is most fragments). The flag says whether the
+    /// queue is another than the last one used (its buffer is likely out of
+    /// the nearest caches).
+    #[inline(always)]
     fn find_or_create(
         &mut self,
         key: FragKey,
@@ -837,15 +882,28 @@ impl Reassembler {
         offset: usize,
         pkt_len: usize,
         now: u64,
-    ) -> Option<u32> {
+    ) -> Option<(u32, bool)> {
         if self.cfg.high_thresh == 0 || self.mem > self.cfg.high_thresh {
             return None;
         }
         if let Some((k, qi)) = self.last {
             if k == key {
-                return Some(qi);
+                return Some((qi, false));
             }
         }
+        Some(self.lookup_or_create(key, hdr_len, offset, pkt_len, now))
+    }
+
+    /// The table lookup of `find_or_create`, and queue creation.
+    #[inline(never)]
+    fn lookup_or_create(
+        &mut self,
+        key: FragKey,
+        hdr_len: usize,
+        offset: usize,
+        pkt_len: usize,
+        now: u64,
+    ) -> (u32, bool) {
         // One hash for lookup and insert; kept in the queue for removal.
         let hash = BuildHasher::hash_one(&self.hasher, key);
         let queues = &self.queues;
@@ -857,7 +915,7 @@ impl Reassembler {
             TableEntry::Occupied(o) => {
                 let qi = *o.get();
                 self.last = Some((key, qi));
-                return Some(qi);
+                return (qi, true);
             }
             TableEntry::Vacant(v) => v,
         };
@@ -867,14 +925,24 @@ impl Reassembler {
         let data = pkt_len - hdr_len;
         let want = hdr_len + (offset + data).max(if offset == 0 { 3 * data } else { 0 });
         let want = want.min(65536 + 128);
-        let mut buf = match self.pool.pop() {
+        // A buffer given back since the previous push is the one of a
+        // datagram that just completed: in cache if that datagram was
+        // short-lived (in order), which is all a cheap guess can tell.
+        let warm = self.recycled_at.wrapping_add(1) == self.pushes;
+        let (mut buf, cold) = match self.pool.pop() {
             Some(mut b) => {
                 b.reserve(want);
-                b
+                (b, !warm)
             }
-            None => Vec::with_capacity(want),
+            None => (Vec::with_capacity(want), true),
         };
-        buf.resize(hdr_len, 0);
+        // Header room (written when the offset-0 fragment arrives); the
+        // usual 20 bytes as a fixed-size copy rather than a memset call.
+        if hdr_len == wire::IPV4_MIN_HEADER {
+            buf.extend_from_slice(&[0; wire::IPV4_MIN_HEADER]);
+        } else {
+            buf.resize(hdr_len, 0);
+        }
         let deadline = now.saturating_add(if v6 {
             self.cfg.timeout_v6
         } else {
@@ -883,13 +951,13 @@ impl Reassembler {
         let ids = self.cfg.policy != Policy::Linux;
         let qi = match self.free.pop() {
             Some(i) => {
-                self.queues[i as usize].reuse(key, v6, deadline, buf, hdr_len, ids);
+                self.queues[i as usize].reuse(key, v6, deadline, buf, hdr_len as u32, ids);
                 i
             }
             None => {
                 let overlay = ids.then(Box::<Overlay>::default);
                 self.queues
-                    .push(Queue::new(key, v6, deadline, buf, hdr_len, overlay));
+                    .push(Queue::new(key, v6, deadline, buf, hdr_len as u32, overlay));
                 (self.queues.len() - 1) as u32
             }
         };
@@ -906,13 +974,51 @@ impl Reassembler {
         let charge = self.queues[qi as usize].charge();
         self.queues[qi as usize].charged = charge;
         self.mem += charge;
-        Some(qi)
+        (qi, cold)
     }
 
     /// Stores a fragment that passed the length checks: the policy decides
     /// which bytes it keeps; the data is copied once, to its place in the
     /// queue's buffer. Returns the push result when it was not kept.
+    #[inline(always)]
     fn place(
+        &mut self,
+        qi: u32,
+        offset: u32,
+        end: u32,
+        data: &[u8],
+        header: &[u8],
+        v6: Option<(usize, [u8; 8])>,
+    ) -> Option<Pushed> {
+        let q = &mut self.queues[qi as usize];
+        if q.overlay.is_some() {
+            return self.place_ids(qi, offset, end, data, header, v6);
+        }
+        match q.runs.insert(offset, end) {
+            Insert::Stored => {}
+            Insert::Dup => return Some(Pushed::Dropped(FragDrop::Duplicate)),
+            Insert::Overlap => {
+                let v6 = q.v6;
+                self.stats_mut(v6).reasm_overlaps += 1;
+                return Some(self.kill_fail(qi, FragDrop::Overlap));
+            }
+        }
+        if offset == 0 {
+            q.set_first(header, data, v6);
+        }
+        q.write(offset, data);
+        q.meat += end - offset;
+        q.fragments += 1;
+        // (`recharge`, on the queue already at hand.)
+        let c = q.charge();
+        self.mem = self.mem + c - q.charged;
+        q.charged = c;
+        None
+    }
+
+    /// `place` for the IDS policies (byte ownership through the overlay).
+    #[inline(never)]
+    fn place_ids(
         &mut self,
         qi: u32,
         offset: u32,
@@ -923,54 +1029,35 @@ impl Reassembler {
     ) -> Option<Pushed> {
         let policy = self.cfg.policy;
         let q = &mut self.queues[qi as usize];
-        if let Some(ov) = q.overlay.as_mut() {
-            let placed = ov.insert(policy, offset, end);
-            if placed.overlapped {
-                // IDS policies keep the datagram; the overlap is counted so
-                // an analyser sees it.
-                let s = if q.v6 {
-                    &mut self.stats6
-                } else {
-                    &mut self.stats4
-                };
-                s.reasm_overlaps += 1;
-            }
-            if !placed.owns_any {
-                // Nothing of it survives: like a duplicate. Its extent is
-                // still remembered (it can matter for later decisions).
-                q.fragments += 1;
-                self.recharge(qi);
-                return Some(Pushed::Dropped(FragDrop::Duplicate));
-            }
-            q.meat += placed.gained;
-            if offset == 0 && !q.first_in {
-                q.set_first(header, data, v6);
-            }
-            let ranges: Vec<(u32, u32)> = q
-                .overlay
-                .as_ref()
-                .map_or_else(Vec::new, |o| o.won().collect());
-            for (s, e) in ranges {
-                let d = &data[(s - offset) as usize..(e - offset) as usize];
-                q.write(s, d);
-            }
-        } else {
-            match q.runs.insert(offset, end) {
-                Insert::Stored => {}
-                Insert::Dup => return Some(Pushed::Dropped(FragDrop::Duplicate)),
-                Insert::Overlap => {
-                    let v6 = q.v6;
-                    self.stats_mut(v6).reasm_overlaps += 1;
-                    return Some(self.kill_fail(qi, FragDrop::Overlap));
-                }
-            }
-            if offset == 0 {
-                q.set_first(header, data, v6);
-            }
-            q.write(offset, data);
-            q.meat += end - offset;
+        let ov = q.overlay.as_mut()?;
+        let placed = ov.insert(policy, offset, end);
+        if placed.overlapped {
+            // IDS policies keep the datagram; the overlap is counted so
+            // an analyser sees it.
+            let s = if q.v6 {
+                &mut self.stats6
+            } else {
+                &mut self.stats4
+            };
+            s.reasm_overlaps += 1;
         }
-        let q = &mut self.queues[qi as usize];
+        if !placed.owns_any {
+            // Nothing of it survives: like a duplicate. Its extent is
+            // still remembered (it can matter for later decisions).
+            q.fragments += 1;
+            self.recharge(qi);
+            return Some(Pushed::Dropped(FragDrop::Duplicate));
+        }
+        q.meat += placed.gained;
+        if offset == 0 && !q.first_in {
+            q.set_first(header, data, v6);
+        }
+        if let Some(ov) = q.overlay.as_ref() {
+            for (s, e) in ov.won() {
+                let d = &data[(s - offset) as usize..(e - offset) as usize];
+                queue::write_at(&mut q.buf, q.headroom as usize, s, d);
+            }
+        }
         q.fragments += 1;
         self.recharge(qi);
         None
@@ -1032,13 +1119,15 @@ impl Reassembler {
 
     /// Takes a reference on the peer counter of (`src`, `context`).
     fn peer_ref(&mut self, src: [u8; 4], context: u32) -> u32 {
+        // (source, context) packed in one word: hashed in one step.
+        let key = u64::from(u32::from_ne_bytes(src)) << 32 | u64::from(context);
         if let Some((k, pi)) = self.last_peer {
-            if k == (src, context) {
+            if k == key {
                 self.peer_slab[pi as usize].refs += 1;
                 return pi;
             }
         }
-        let pi = match self.peers.entry((src, context)) {
+        let pi = match self.peers.entry(key) {
             Entry::Occupied(o) => *o.get(),
             Entry::Vacant(v) => {
                 let pi = match self.peer_free.pop() {
@@ -1051,12 +1140,12 @@ impl Reassembler {
                         (self.peer_slab.len() - 1) as u32
                     }
                 };
-                self.peer_slab[pi as usize].key = (src, context);
+                self.peer_slab[pi as usize].key = key;
                 *v.insert(pi)
             }
         };
         self.peer_slab[pi as usize].refs += 1;
-        self.last_peer = Some(((src, context), pi));
+        self.last_peer = Some((key, pi));
         pi
     }
 
@@ -1090,22 +1179,16 @@ impl Reassembler {
     /// Fires every timer due at `now`, oldest first (`ip_expire`).
     fn run_timers(&mut self, now: u64) {
         loop {
-            let due_at = |t: &TimerList| {
-                if t.head == NIL {
-                    u64::MAX
-                } else {
-                    self.queues[t.head as usize].deadline
-                }
-            };
-            let (d4, d6) = (due_at(&self.timers[0]), due_at(&self.timers[1]));
-            let due = if d4 <= d6 && d4 <= now && self.timers[0].head != NIL {
-                Some(self.timers[0].head)
-            } else if d6 <= now && self.timers[1].head != NIL {
-                Some(self.timers[1].head)
+            let (h4, h6) = (self.timers[0].head, self.timers[1].head);
+            let d4 = self.deadline_of(h4);
+            let d6 = self.deadline_of(h6);
+            let qi = if h4 != NIL && d4 <= d6 && d4 <= now {
+                h4
+            } else if h6 != NIL && d6 <= now {
+                h6
             } else {
-                None
+                break;
             };
-            let Some(qi) = due else { break };
             let q = &self.queues[qi as usize];
             let icmp_quote = q.first_in.then(|| q.quote());
             let (key, v6) = (q.key, q.v6);
@@ -1122,6 +1205,23 @@ impl Reassembler {
         }
     }
 
+    /// The deadline of queue `qi`, `u64::MAX` for `NIL`.
+    fn deadline_of(&self, qi: u32) -> u64 {
+        if qi == NIL {
+            u64::MAX
+        } else {
+            self.queues[qi as usize].deadline
+        }
+    }
+
+    /// Recomputes `next_due` after a list head changed.
+    fn refresh_due(&mut self) {
+        self.next_due = self
+            .deadline_of(self.timers[0].head)
+            .min(self.deadline_of(self.timers[1].head));
+    }
+
+    #[inline]
     fn timer_link(&mut self, qi: u32) {
         let fam = usize::from(self.queues[qi as usize].v6);
         let tail = self.timers[fam].tail;
@@ -1132,26 +1232,29 @@ impl Reassembler {
         }
         if tail == NIL {
             self.timers[fam].head = qi;
+            self.refresh_due();
         } else {
             self.queues[tail as usize].next = qi;
         }
         self.timers[fam].tail = qi;
     }
 
+    #[inline]
     fn timer_unlink(&mut self, qi: u32) {
         let (fam, prev, next) = {
             let q = &self.queues[qi as usize];
             (usize::from(q.v6), q.prev, q.next)
         };
-        if prev == NIL {
-            self.timers[fam].head = next;
-        } else {
-            self.queues[prev as usize].next = next;
-        }
         if next == NIL {
             self.timers[fam].tail = prev;
         } else {
             self.queues[next as usize].prev = prev;
+        }
+        if prev == NIL {
+            self.timers[fam].head = next;
+            self.refresh_due();
+        } else {
+            self.queues[prev as usize].next = next;
         }
     }
 }
@@ -1197,7 +1300,8 @@ impl Default for TimerList {
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Peer {
-    key: ([u8; 4], u32),
+    /// Source address and context, packed as in `peer_ref`.
+    key: u64,
     rid: u32,
     refs: u32,
     /// In `peer_idle` (at most once).

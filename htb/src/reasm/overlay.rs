@@ -40,6 +40,10 @@ pub(crate) struct Overlay {
     frags: Vec<(u32, u32)>,
     /// Scratch: the rebuilt segments of the last insert.
     out: Vec<(u32, u32, u32)>,
+    /// Scratch (kept to save allocations): segments an insert touched, and
+    /// the merged result.
+    hits: Vec<(u32, u32, u32)>,
+    merged: Vec<(u32, u32, u32)>,
 }
 
 /// What an insert did.
@@ -62,6 +66,8 @@ impl Overlay {
         self.segs.clear();
         self.frags.clear();
         self.out.clear();
+        self.hits.clear();
+        self.merged.clear();
     }
 
     /// Fragments kept so far.
@@ -76,7 +82,8 @@ impl Overlay {
         let id = self.frags.len() as u32;
         self.frags.push((off, end));
         self.out.clear();
-        let mut hits: Vec<(u32, u32, u32)> = Vec::new();
+        let mut hits = std::mem::take(&mut self.hits);
+        hits.clear();
         if let Some((&s, &(e, f))) = self.segs.range(..off).next_back() {
             if e > off {
                 hits.push((s, e, f));
@@ -111,7 +118,8 @@ impl Overlay {
             gained += end - cursor;
         }
         // Merge neighbours with the same owner, then store.
-        let mut merged: Vec<(u32, u32, u32)> = Vec::with_capacity(self.out.len());
+        let mut merged = std::mem::take(&mut self.merged);
+        merged.clear();
         for &(s, e, f) in &self.out {
             match merged.last_mut() {
                 Some(last) if last.1 == s && last.2 == f => last.1 = e,
@@ -123,10 +131,12 @@ impl Overlay {
             owns_any |= f == id;
             self.segs.insert(s, (e, f));
         }
-        self.out = merged;
+        self.merged = std::mem::replace(&mut self.out, merged);
+        let overlapped = !hits.is_empty();
+        self.hits = hits;
         Placed {
             gained,
-            overlapped: !hits.is_empty(),
+            overlapped,
             owns_any,
         }
     }

