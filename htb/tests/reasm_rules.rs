@@ -520,10 +520,10 @@ fn timeout_with_quote_only_when_the_first_fragment_arrived() {
     let mut r = linux();
     let first = f4(21, 0, &(0..16).collect::<Vec<u8>>(), true);
     r.push(&first.bytes(), 0, 0).unwrap();
-    r.push(&f4(21, 32, &[9; 8], false).bytes(), 0, 10 * S)
-        .unwrap();
     // Missing first fragment.
     r.push(&f4(22, 8, &[9; 8], false).bytes(), 0, 5 * S)
+        .unwrap();
+    r.push(&f4(21, 32, &[9; 8], false).bytes(), 0, 10 * S)
         .unwrap();
     assert_eq!(r.next_expiry(), Some(30 * S));
     // Not refreshed by later fragments: nothing before 30 s.
@@ -578,6 +578,69 @@ fn timeouts_follow_the_config() {
     r.push(&f4(24, 0, &[1; 8], true).bytes(), 0, 7).unwrap();
     assert_eq!(r.next_expiry(), Some(S + 7));
     assert_eq!(r.expire(S + 7).len(), 1);
+}
+
+#[test]
+fn time_never_runs_backwards() {
+    // A `now` earlier than one seen counts as that one: the queue created
+    // "at 1 s" after a push at 10 s lives from 10 s, and expiring "at 0"
+    // after 40 s have been seen expires what was due by then.
+    let mut r = Reassembler::new(ReasmConfig {
+        timeout_v4: 30 * S,
+        ..ReasmConfig::default()
+    });
+    r.push(&f4(40, 0, &[1; 8], true).bytes(), 0, 10 * S)
+        .unwrap();
+    r.push(&f4(41, 0, &[1; 8], true).bytes(), 0, S).unwrap();
+    assert_eq!(r.next_expiry(), Some(40 * S));
+    assert_eq!(r.expire(39 * S).len(), 0);
+    assert_eq!(r.expire(40 * S).len(), 2, "both queues date from 10 s");
+    r.push(&f4(42, 0, &[1; 8], true).bytes(), 0, 0).unwrap();
+    assert_eq!(r.next_expiry(), Some(70 * S));
+    assert!(r.expire(0).is_empty());
+}
+
+#[test]
+fn v6_nested_fragment_header_is_a_parameter_problem() {
+    // The payload after the (outer) fragment header starts with another
+    // Fragment header: reassembly completes (ReasmOKs), then the kernel
+    // refuses the nested header, pointer at it (right after the IPv6
+    // header, where the outer one was).
+    let mut inner = vec![59u8, 0, 0, 1, 0, 0, 0, 9];
+    inner.extend_from_slice(&[7; 24]);
+    let mut a = f6(77, 0, &inner[..16], true);
+    a.nh = 44;
+    let mut b = f6(77, 16, &inner[16..], false);
+    b.nh = 44;
+    let mut r = linux();
+    assert_eq!(push6(&mut r, &a).unwrap(), Pushed::Queued);
+    assert_eq!(
+        push6(&mut r, &b),
+        Err(ReasmError::ParamProblem {
+            code: 0,
+            pointer: 40
+        })
+    );
+    assert_eq!((r.stats().reasm_oks, r.queues()), (1, 0));
+    // Behind a Hop-by-Hop header the pointer moves with it; an atomic
+    // fragment is checked the same way.
+    let mut c = f6(78, 0, &inner, false);
+    c.nh = 44;
+    c.hbh = true;
+    assert_eq!(
+        push6(&mut r, &c),
+        Err(ReasmError::ParamProblem {
+            code: 0,
+            pointer: 48
+        })
+    );
+    // Without the nested header the same datagram completes.
+    let mut d = f6(79, 0, &[7; 16], true);
+    d.nh = 59;
+    let mut e = f6(79, 16, &[7; 16], false);
+    e.nh = 59;
+    assert_eq!(push6(&mut r, &d).unwrap(), Pushed::Queued);
+    assert!(matches!(push6(&mut r, &e), Ok(Pushed::Complete(_))));
 }
 
 #[test]

@@ -103,13 +103,15 @@
 //! their run trees and datagram buffers are reused (see
 //! [`Reassembler::recycle`]); a queue's hot fields share two cache lines,
 //! and with many datagrams in flight the lines a fragment will be copied to
-//! are loaded before the copy (see `queue.rs`). Linux policy: O(1) per in-order fragment, O(log k) otherwise;
+//! are loaded before the copy (see `queue.rs`). Linux policy: O(1) per
+//! in-order fragment, O(log k) otherwise;
 //! overlaps kill the queue, so floods of overlapping fragments cannot
 //! accumulate. IDS policies: O((m + 1) log k) for a fragment that touches
 //! m held segments.
 //!
-//! `now` must not go backwards (a queue's lifetime is measured from the
-//! `now` of the push that created it).
+//! Time never runs backwards, as the kernel's jiffies do not: a `now`
+//! earlier than one already seen counts as that one (a queue's lifetime is
+//! measured from the `now` of the push that created it).
 
 use core::fmt;
 use core::str::FromStr;
@@ -493,6 +495,8 @@ pub struct Reassembler {
     /// cache (see `lookup_or_create`).
     pushes: u64,
     recycled_at: u64,
+    /// The latest `now` seen: an earlier one counts as this.
+    clock: u64,
 }
 
 impl Reassembler {
@@ -519,6 +523,7 @@ impl Reassembler {
             pool: Vec::new(),
             pushes: 0,
             recycled_at: u64::MAX,
+            clock: 0,
         }
     }
 
@@ -535,6 +540,8 @@ impl Reassembler {
     pub fn push(&mut self, packet: &[u8], context: u32, now: u64) -> Result<Pushed, ReasmError> {
         let parsed = wire::parse(packet)?;
         self.pushes = self.pushes.wrapping_add(1);
+        let now = now.max(self.clock);
+        self.clock = now;
         if now >= self.next_due {
             self.run_timers(now);
         }
@@ -547,6 +554,8 @@ impl Reassembler {
     /// Ends every queue whose lifetime is over at `now`; returns what the
     /// kernel would report for each, oldest first.
     pub fn expire(&mut self, now: u64) -> Vec<Event> {
+        let now = now.max(self.clock);
+        self.clock = now;
         self.run_timers(now);
         self.pending.drain(..).collect()
     }
@@ -776,6 +785,13 @@ impl Reassembler {
             out[info.nhoff] = f.next_header();
             let plen = (out.len() - IPV6_HEADER) as u16;
             Ipv6Packet::new_unchecked(&mut out[..]).set_payload_len(plen);
+            if let Some(at) = nested_fragment_header(&out, fh, f.next_header()) {
+                self.recycle(out);
+                return Err(ReasmError::ParamProblem {
+                    code: 0,
+                    pointer: at as u32,
+                });
+            }
             return Ok(Pushed::Complete(out));
         }
         if wire::ipv6_upper_header_truncated(pkt, IPV6_HEADER, p.next_header()) {
@@ -838,7 +854,24 @@ impl Reassembler {
         let q = &mut self.queues[qi as usize];
         q.ecn |= ecn;
         if q.first_in && q.last_in && q.meat == q.len {
-            return Ok(self.complete_v6(qi));
+            // The kernel marks the datagram `IP6SKB_FRAGMENTED`: another
+            // Fragment header in its chain is refused (Parameter Problem,
+            // code 0, pointing at it). ReasmOKs has counted it already.
+            let start = q.header_room();
+            let next = q.frag_hdr[0];
+            return match self.complete_v6(qi) {
+                Pushed::Complete(buf) => match nested_fragment_header(&buf, start, next) {
+                    Some(at) => {
+                        self.recycle(buf);
+                        Err(ReasmError::ParamProblem {
+                            code: 0,
+                            pointer: at as u32,
+                        })
+                    }
+                    None => Ok(Pushed::Complete(buf)),
+                },
+                other => Ok(other),
+            };
         }
         Ok(Pushed::Queued)
     }
@@ -1310,3 +1343,20 @@ struct Peer {
 
 /// Idle `ipfrag_max_dist` counters kept for reuse.
 const PEERS_IDLE_MAX: usize = 1024;
+
+/// Where a Fragment header sits in the header chain of `buf` that starts
+/// with header `nh` at `off` (after Hop-by-Hop, Routing, Destination Options
+/// or AH headers), if one does: a nested fragment header, which the kernel
+/// refuses in a packet it has already reassembled (`IP6SKB_FRAGMENTED`).
+fn nested_fragment_header(buf: &[u8], mut off: usize, mut nh: u8) -> Option<usize> {
+    loop {
+        let len = match nh {
+            44 => return Some(off),
+            0 | 43 | 60 => (usize::from(*buf.get(off + 1)?) + 1) * 8,
+            51 => (usize::from(*buf.get(off + 1)?) + 2) * 4,
+            _ => return None,
+        };
+        nh = *buf.get(off)?;
+        off += len;
+    }
+}
