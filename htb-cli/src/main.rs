@@ -259,6 +259,8 @@ enum BenchCommand {
         1 MB bursts everywhere, 4 packets of backlog per leaf; each step enqueues one packet \
         to a pseudo-random leaf and dequeues one. Virtual time advances so that the offered \
         load stays at 51.2 Gbit/s whatever the packet size, so nothing is ever throttled. \
+        With --burst N the same traffic goes through enqueue_burst / dequeue_burst N packets \
+        at a time (the criterion bench `unthrottled_burst32`). \
         Build with --release for meaningful numbers.")]
     Shaper(BenchShaperArgs),
     /// FIB insert and lookup speed on a route table; prints one JSON line.
@@ -343,6 +345,10 @@ struct BenchShaperArgs {
     /// Packets timed (after an untimed warm-up of up to 1 000 000).
     #[arg(long, value_name = "P", default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     packets: u64,
+    /// Drive the qdisc in bursts of N (`enqueue_burst` of N packets, then
+    /// `dequeue_burst` of N), as DPDK data planes do; 1 = single calls.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    burst: u32,
 }
 
 fn parse_rate_arg(s: &str) -> Result<u64, String> {

@@ -587,6 +587,37 @@ fn bench_prints_one_json_line() {
     assert!(near(mpps, 1e3 / ns, 0.01), "{v}");
     // Unthrottled means unthrottled: no warning.
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+
+    // In bursts: the same workload, whole bursts, the burst size shown.
+    let o = run(&[
+        "bench",
+        "shaper",
+        "--leaves",
+        "16",
+        "--packets",
+        "1000",
+        "--burst",
+        "32",
+    ]);
+    ok(&o);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "leaves",
+            "packet_size",
+            "burst",
+            "packets",
+            "ns_per_packet",
+            "mpps"
+        ]
+    );
+    assert_eq!(
+        (v["burst"].as_u64(), v["packets"].as_u64()),
+        (Some(32), Some(1024))
+    );
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
 }
 
 // ---------------------------------------------------------------------
