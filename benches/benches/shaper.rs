@@ -10,11 +10,6 @@
 //!   clock +10 ns. Nothing is ever throttled (checked by the crate's tests),
 //!   so this is the pure scheduling cost, comparable to DPDK rte_sched with
 //!   every shaper at port rate (`benches/peers/`).
-//! * `unthrottled_burst32/{1024,65025}`: the same workload driven in
-//!   bursts, as rte_sched is: 32 packets to pseudo-random leaves through
-//!   `enqueue_burst`, then `dequeue_burst` of 32 (the clock +320 ns per
-//!   burst). The burst calls load the lines of the whole burst before
-//!   serving it, so in a large tree the cache misses overlap.
 //! * `throttled/1024`: 32×32 leaves under a 1 Gbit/s top-level class with
 //!   leaf and inner rates at 0.8 / 0.95 of their fair share (every 8th leaf
 //!   also capped at half its share), every leaf kept backlogged: leaves flip
@@ -22,6 +17,10 @@
 //!   the top goes red every few packets. One step = dequeue until a packet
 //!   comes out (when `dequeue` returns `None`, the clock jumps to
 //!   `next_wakeup()`), then queue its replacement in the same leaf.
+//!
+//! The burst calls are timed by the `shaper_burst` bench (a binary of its
+//! own: a second caller of `dequeue` in this one would change how the
+//! compiler inlines it into the single-call loop).
 //!
 //! Criterion reports time per step, i.e. ns per packet (Throughput = 1
 //! element per iteration; each sample times many packets in one go with
@@ -51,38 +50,6 @@ fn unthrottled(c: &mut Criterion) {
                     black_box(w.step());
                 }
                 start.elapsed()
-            });
-        });
-        if let Some(w) = &state {
-            assert_eq!(
-                (w.empty_dequeues, w.drops),
-                (0, 0),
-                "unthrottled must not throttle"
-            );
-        }
-    }
-    g.finish();
-}
-
-/// Burst size of the `unthrottled_burst32` benches (rte_sched's usual one).
-const BURST: usize = 32;
-
-fn unthrottled_burst(c: &mut Criterion) {
-    let mut g = c.benchmark_group("unthrottled_burst32");
-    g.throughput(Throughput::Elements(1));
-    for layout in [Layout::MEDIUM, Layout::LARGE] {
-        let mut state: Option<Unthrottled> = None;
-        g.bench_function(BenchmarkId::from_parameter(layout.leaves()), |b| {
-            let w = state.get_or_insert_with(|| Unthrottled::new(layout, BACKLOG));
-            b.iter_custom(|iters| {
-                // Whole bursts only; the time is scaled back to `iters`
-                // packets.
-                let bursts = iters.div_ceil(BURST as u64).max(1);
-                let start = Instant::now();
-                black_box(w.run_burst(bursts * BURST as u64, BURST));
-                start
-                    .elapsed()
-                    .mul_f64(iters as f64 / (bursts * BURST as u64) as f64)
             });
         });
         if let Some(w) = &state {
@@ -131,6 +98,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = unthrottled, unthrottled_burst, throttled
+    targets = unthrottled, throttled
 }
 criterion_main!(benches);
