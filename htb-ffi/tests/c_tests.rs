@@ -2,7 +2,8 @@
 //! C and C++, builds the C test programs (htb-ffi/tests/c/shaper_test.c,
 //! fib_test.c, reasm_test.c), examples/c/shaper.c, route.c and reasm.c and
 //! htb-ffi/bench/shaper_bench.c against the library cargo just built, runs
-//! them (the tests under valgrind when it is on PATH), and installs into a
+//! them (each test program against libhtb.a, under valgrind when it is on
+//! PATH, and again linked `-lhtb` to libhtb.so), and installs into a
 //! temporary prefix to check the pkg-config line.
 //!
 //! `CC` / `CXX` pick the compilers (default `cc` / `c++`); `HTB_NO_VALGRIND=1`
@@ -160,22 +161,38 @@ fn c_reasm_test_static_and_valgrind() {
     c_test_static_and_valgrind("reasm_test");
 }
 
-#[test]
-fn c_shaper_test_shared() {
-    let exe = out_dir().join("shaper_test_shared");
+/// Builds `htb-ffi/tests/c/NAME.c` against the shared library (`-lhtb`, as
+/// an installed libhtb is linked) and runs it.
+fn c_test_shared(name: &str) {
+    let exe = out_dir().join(format!("{name}_shared"));
     let lib = lib_dir();
     assert!(lib.join("libhtb.so").exists(), "libhtb.so not built");
     run(Command::new(tool("CC", "cc"))
         .args(CFLAGS)
         .arg("-I")
         .arg(workspace().join("include"))
-        .arg(workspace().join("htb-ffi/tests/c/shaper_test.c"))
+        .arg(workspace().join(format!("htb-ffi/tests/c/{name}.c")))
         .arg(format!("-L{}", lib.display()))
         .arg(format!("-Wl,-rpath,{}", lib.display()))
         .arg("-lhtb")
         .arg("-o")
         .arg(&exe));
     run(Command::new(&exe).current_dir(workspace()));
+}
+
+#[test]
+fn c_shaper_test_shared() {
+    c_test_shared("shaper_test");
+}
+
+#[test]
+fn c_fib_test_shared() {
+    c_test_shared("fib_test");
+}
+
+#[test]
+fn c_reasm_test_shared() {
+    c_test_shared("reasm_test");
 }
 
 #[test]
