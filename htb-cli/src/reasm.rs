@@ -19,32 +19,10 @@ struct Counts {
     reassembled: u64,
     malformed: u64,
     /// Fragments not kept, by reason (FragDrop order).
-    dropped: [u64; 7],
+    dropped: [u64; FragDrop::ALL.len()],
     timeouts: u64,
     icmp_time_exceeded: u64,
     first_malformed: Option<String>,
-}
-
-const DROP_NAMES: [&str; 7] = [
-    "duplicate",
-    "overlap",
-    "inconsistent",
-    "memory_limit",
-    "oversize",
-    "ecn_mismatch",
-    "other",
-];
-
-fn drop_index(d: FragDrop) -> usize {
-    match d {
-        FragDrop::Duplicate => 0,
-        FragDrop::Overlap => 1,
-        FragDrop::Inconsistent => 2,
-        FragDrop::MemoryLimit => 3,
-        FragDrop::Oversize => 4,
-        FragDrop::EcnMismatch => 5,
-        _ => 6,
-    }
 }
 
 /// The reassembly context of a packet: fragments of different interfaces or
@@ -99,7 +77,7 @@ pub fn run(a: &ReasmArgs) -> Result<String, CliError> {
                 emit(&frame, frame.len() as u32)
             }
             Ok(Pushed::Dropped(d)) => {
-                c.dropped[drop_index(d)] += 1;
+                c.dropped[d.index()] += 1;
                 Ok(())
             }
             Err(e) => {
@@ -139,8 +117,8 @@ pub fn run(a: &ReasmArgs) -> Result<String, CliError> {
     let all = r.stats();
     if a.json {
         let mut dropped = Map::new();
-        for (name, n) in DROP_NAMES.iter().zip(c.dropped) {
-            dropped.insert((*name).to_string(), n.into());
+        for (name, n) in FragDrop::ALL.iter().map(|d| d.name()).zip(c.dropped) {
+            dropped.insert(name.to_string(), n.into());
         }
         let mut v = json!({
             "input_format": summary.format,
@@ -189,8 +167,9 @@ pub fn run(a: &ReasmArgs) -> Result<String, CliError> {
     if a.drop_malformed && c.malformed > 0 {
         out += &format!("{} malformed packets dropped\n", c.malformed);
     }
-    let dropped: Vec<String> = DROP_NAMES
+    let dropped: Vec<String> = FragDrop::ALL
         .iter()
+        .map(|d| d.name())
         .zip(c.dropped)
         .filter(|(_, n)| *n > 0)
         .map(|(k, n)| format!("{k} {n}"))

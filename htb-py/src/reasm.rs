@@ -24,30 +24,6 @@ use crate::{
     int_arg, lock, now_arg, type_name,
 };
 
-/// The names `Reassembler.drops` counts under, indexed by [`drop_index`].
-const DROP_NAMES: [&str; 7] = [
-    "duplicate",
-    "overlap",
-    "inconsistent",
-    "memory_limit",
-    "oversize",
-    "ecn_mismatch",
-    "other",
-];
-
-fn drop_index(d: FragDrop) -> usize {
-    match d {
-        FragDrop::Duplicate => 0,
-        FragDrop::Overlap => 1,
-        FragDrop::Inconsistent => 2,
-        FragDrop::MemoryLimit => 3,
-        FragDrop::Oversize => 4,
-        FragDrop::EcnMismatch => 5,
-        // `FragDrop` is non-exhaustive: a reason added later is still counted.
-        _ => 6,
-    }
-}
-
 /// Sets integer attributes on the exception `err` carries, so that callers
 /// can read e.g. `e.code` without parsing the message.
 fn with_attrs(py: Python<'_>, err: PyErr, attrs: &[(&str, u64)]) -> PyErr {
@@ -318,14 +294,14 @@ struct State {
     core: htb::reasm::Reassembler,
     /// Fragments not kept, by reason (the kernel's drop reasons; the SNMP
     /// counters do not count duplicates).
-    drops: [u64; DROP_NAMES.len()],
+    drops: [u64; FragDrop::ALL.len()],
 }
 
 impl State {
     fn push(&mut self, packet: &[u8], context: u32, now: u64) -> Result<Pushed, ReasmError> {
         let r = self.core.push(packet, context, now);
         if let Ok(Pushed::Dropped(d)) = &r {
-            self.drops[drop_index(*d)] += 1;
+            self.drops[d.index()] += 1;
         }
         r
     }
@@ -431,7 +407,7 @@ impl Reassembler {
         Ok(Reassembler {
             inner: Mutex::new(State {
                 core: htb::reasm::Reassembler::new(cfg.clone()),
-                drops: [0; DROP_NAMES.len()],
+                drops: [0; FragDrop::ALL.len()],
             }),
             cfg,
         })
@@ -602,13 +578,13 @@ impl Reassembler {
     }
 
     /// Fragments not kept, by reason: `duplicate`, `overlap`,
-    /// `inconsistent`, `memory_limit`, `oversize`, `ecn_mismatch`, `other`.
+    /// `inconsistent`, `memory_limit`, `oversize`, `ecn_mismatch`.
     #[getter]
     fn drops<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let drops = self.with(py, |st| st.drops)?;
         let d = PyDict::new(py);
-        for (name, n) in DROP_NAMES.iter().zip(drops) {
-            d.set_item(*name, n)?;
+        for (name, n) in FragDrop::ALL.iter().map(|d| d.name()).zip(drops) {
+            d.set_item(name, n)?;
         }
         Ok(d)
     }

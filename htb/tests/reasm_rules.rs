@@ -581,6 +581,18 @@ fn timeouts_follow_the_config() {
 }
 
 #[test]
+fn drop_reasons_are_listed_once_in_index_order() {
+    for (i, d) in FragDrop::ALL.iter().enumerate() {
+        assert_eq!(d.index(), i);
+        assert!(!d.name().is_empty() && !d.as_str().is_empty());
+    }
+    let mut names: Vec<_> = FragDrop::ALL.iter().map(|d| d.name()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), FragDrop::ALL.len());
+}
+
+#[test]
 fn time_never_runs_backwards() {
     // A `now` earlier than one seen counts as that one: the queue created
     // "at 1 s" after a push at 10 s lives from 10 s, and expiring "at 0"

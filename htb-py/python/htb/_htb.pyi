@@ -378,7 +378,7 @@ class Reassembler:
     @property
     def drops(self) -> dict[str, int]:
         """Fragments not kept, by reason: ``duplicate``, ``overlap``, ``inconsistent``,
-        ``memory_limit``, ``oversize``, ``ecn_mismatch``, ``other``."""
+        ``memory_limit``, ``oversize``, ``ecn_mismatch``."""
     @property
     def mem_used(self) -> int:
         """Bytes held now (compared with ``high_thresh``)."""

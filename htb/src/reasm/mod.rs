@@ -332,6 +332,35 @@ pub enum FragDrop {
 }
 
 impl FragDrop {
+    /// Every reason, in declaration order: [`FragDrop::index`] is the
+    /// position here, for counters kept per reason.
+    pub const ALL: [FragDrop; 6] = [
+        FragDrop::Duplicate,
+        FragDrop::Overlap,
+        FragDrop::Inconsistent,
+        FragDrop::MemoryLimit,
+        FragDrop::Oversize,
+        FragDrop::EcnMismatch,
+    ];
+
+    /// Position in [`FragDrop::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The counter name: `duplicate`, `overlap`, `inconsistent`,
+    /// `memory_limit`, `oversize`, `ecn_mismatch`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FragDrop::Duplicate => "duplicate",
+            FragDrop::Overlap => "overlap",
+            FragDrop::Inconsistent => "inconsistent",
+            FragDrop::MemoryLimit => "memory_limit",
+            FragDrop::Oversize => "oversize",
+            FragDrop::EcnMismatch => "ecn_mismatch",
+        }
+    }
+
     /// A short description.
     pub fn as_str(self) -> &'static str {
         match self {
