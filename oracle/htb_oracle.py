@@ -27,7 +27,6 @@ Python 3.11 standard library only.  See oracle/README.md.
 """
 
 import argparse
-import ctypes
 import fcntl
 import json
 import os
@@ -44,6 +43,9 @@ import sys
 import tempfile
 import time
 
+from nslib import (SetupError, Terminated, catch_signals, cleaning, delete_netns, run, socket_in,
+                   sweep_stale_namespaces)
+
 EXIT_BAD_SCENARIO = 2
 EXIT_SKIP = 77
 
@@ -57,7 +59,6 @@ MAX_PAYLOAD = 1472  # one frame at MTU 1500
 SNDBUF = 256 << 10  # the kernel doubles it
 RCVBUF = 4 << 20
 
-CLONE_NEWNET = 0x40000000
 TC_H_ROOT = 0xFFFFFFFF
 RTM_GETQDISC, RTM_GETTCLASS = 38, 42
 NLMSG_ERROR, NLMSG_DONE = 2, 3
@@ -200,39 +201,6 @@ class SkipError(Exception):
     """Environment cannot run the oracle (not root, no netns) -> exit 77."""
 
 
-class SetupError(Exception):
-    """A transient failure while building or running one attempt."""
-
-
-class Terminated(BaseException):
-    def __init__(self, signum):
-        super().__init__(f"terminated by signal {signum}")
-        self.signum = signum
-
-
-_signal_state = {"cleaning": 0, "pending": None}
-
-
-def _on_signal(signum, _frame):
-    if _signal_state["pending"] is None:
-        _signal_state["pending"] = signum
-    if _signal_state["cleaning"] == 0:
-        raise Terminated(signum)
-
-
-class cleaning:
-    """Defer SIGTERM/SIGHUP/SIGINT while cleaning up; re-raise afterwards."""
-
-    def __enter__(self):
-        _signal_state["cleaning"] += 1
-
-    def __exit__(self, *exc):
-        _signal_state["cleaning"] -= 1
-        if _signal_state["cleaning"] == 0 and _signal_state["pending"] is not None and exc[0] is None:
-            raise Terminated(_signal_state["pending"])
-        return False
-
-
 def log(quiet, msg):
     if not quiet:
         try:
@@ -243,16 +211,6 @@ def log(quiet, msg):
 
 # --------------------------------------------------------------------------
 # Small helpers
-
-
-def run(cmd, check=True, timeout=20):
-    try:
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        raise SetupError(f"timeout: {' '.join(cmd)}") from e
-    if check and p.returncode != 0:
-        raise SetupError(f"`{' '.join(cmd)}` failed (rc {p.returncode}): {p.stderr.strip()}")
-    return p
 
 
 def parse_classid(s):
@@ -295,95 +253,6 @@ def num(x):
 # --------------------------------------------------------------------------
 # Namespaces
 
-_libc = None
-
-
-def libc():
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    return _libc
-
-
-def socket_in_netns(ns, family, type_, proto=0):
-    """Create a socket inside namespace `ns` (only this thread switches, and back)."""
-    back = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    try:
-        tgt = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-        try:
-            if libc().setns(tgt, CLONE_NEWNET) != 0:
-                e = ctypes.get_errno()
-                raise SetupError(f"setns({ns}): {os.strerror(e)}")
-            try:
-                return socket.socket(family, type_, proto)
-            finally:
-                if libc().setns(back, CLONE_NEWNET) != 0:
-                    e = ctypes.get_errno()
-                    # We would stay in the wrong namespace: unrecoverable.
-                    print(f"htb_oracle: FATAL: setns back failed: {os.strerror(e)}", file=sys.stderr)
-                    os._exit(70)
-        finally:
-            os.close(tgt)
-    finally:
-        os.close(back)
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def kill_netns_pids(ns):
-    p = run(["ip", "netns", "pids", ns], check=False, timeout=10)
-    killed = []
-    for tok in p.stdout.split():
-        if tok.isdigit() and int(tok) != os.getpid():
-            try:
-                os.kill(int(tok), signal.SIGKILL)
-                killed.append(int(tok))
-            except ProcessLookupError:
-                pass
-    return killed
-
-
-def delete_netns(ns):
-    """Kill what is left inside `ns`, then delete it.  Never raises."""
-    errors = []
-    for _ in range(3):
-        try:
-            if not os.path.exists(f"/run/netns/{ns}"):
-                return errors
-            kill_netns_pids(ns)
-            p = run(["ip", "netns", "del", ns], check=False, timeout=10)
-            if p.returncode == 0 or not os.path.exists(f"/run/netns/{ns}"):
-                return errors
-            errors.append(p.stderr.strip())
-        except Exception as e:  # noqa: BLE001 - cleanup must go on
-            errors.append(str(e))
-        time.sleep(0.2)
-    return errors
-
-
-def sweep_stale_namespaces():
-    """Delete htbo-<pid>-<hex> namespaces whose creating process is dead."""
-    try:
-        names = os.listdir("/run/netns")
-    except OSError:
-        return []
-    removed = []
-    for name in names:
-        m = NS_RE.match(name)
-        if m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
-            delete_netns(name)
-            removed.append(name)
-    return removed
-
-
 # --------------------------------------------------------------------------
 # rtnetlink
 
@@ -402,7 +271,7 @@ def parse_attrs(buf, off=0):
 
 class Netlink:
     def __init__(self, ns):
-        self.sock = socket_in_netns(ns, socket.AF_NETLINK, socket.SOCK_RAW, 0)  # NETLINK_ROUTE
+        self.sock = socket_in(ns, socket.AF_NETLINK, socket.SOCK_RAW, 0)  # NETLINK_ROUTE
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.sock.bind((0, 0))
         self.sock.settimeout(5.0)
@@ -1319,8 +1188,7 @@ def main(argv=None):
         print(f"htb_oracle: skip: {e}", file=sys.stderr)
         return EXIT_SKIP
 
-    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(s, _on_signal)
+    catch_signals()
 
     t_start = time.monotonic()
     try:
@@ -1344,7 +1212,7 @@ def main(argv=None):
     need = min(2, o.repeats)
     try:
         with cleaning():
-            swept = sweep_stale_namespaces()
+            swept = sweep_stale_namespaces(NS_RE)
         if swept:
             log(o.quiet, f"removed stale namespaces: {' '.join(swept)}")
         attempt_no = 0

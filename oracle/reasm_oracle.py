@@ -39,12 +39,13 @@ import os
 import re
 import secrets
 import select
-import signal
 import socket
 import struct
-import subprocess
 import sys
 import time
+
+from nslib import (SetupError, Terminated, catch_signals, cleaning, delete_netns, in_ns, run, socket_in,
+                   sweep_stale_namespaces)
 
 EXIT_BAD_CASES = 2
 EXIT_SKIP = 77
@@ -55,7 +56,6 @@ DEV_S, DEV_R = "vS", "vR"
 MAC_S, MAC_R = "02:00:5e:10:00:01", "02:00:5e:10:00:02"
 IP4_S, IP4_R = "198.18.0.1", "198.18.0.2"
 IP6_S, IP6_R = "2001:db8::1", "2001:db8::2"
-CLONE_NEWNET = 0x40000000
 ETH_P_ALL, ETH_P_IP, ETH_P_IPV6 = 0x0003, 0x0800, 0x86DD
 PACKET_OUTGOING = 4
 SO_RCVBUFFORCE = 33
@@ -86,153 +86,11 @@ class Skip(Exception):
     """The kernel cannot be used here -> exit 77."""
 
 
-class SetupError(Exception):
-    """A transient failure building or running one attempt."""
-
-
-class Terminated(BaseException):
-    def __init__(self, signum):
-        super().__init__(f"terminated by signal {signum}")
-        self.signum = signum
-
-
-_sig = {"cleaning": 0, "pending": None}
-
-
-def _on_signal(signum, _frame):
-    if _sig["pending"] is None:
-        _sig["pending"] = signum
-    if _sig["cleaning"] == 0:
-        raise Terminated(signum)
-
-
-class cleaning:
-    """Defers SIGTERM/SIGHUP/SIGINT while cleaning up, re-raises afterwards."""
-
-    def __enter__(self):
-        _sig["cleaning"] += 1
-
-    def __exit__(self, *exc):
-        _sig["cleaning"] -= 1
-        if _sig["cleaning"] == 0 and _sig["pending"] is not None and exc[0] is None:
-            raise Terminated(_sig["pending"])
-        return False
-
-
 def log(msg):
     try:
         print(f"reasm_oracle: {msg}", file=sys.stderr, flush=True)
     except (OSError, ValueError):
         pass
-
-
-def run(cmd, check=True, timeout=20, input_=None):
-    try:
-        p = subprocess.run(cmd, input=input_, stdin=None if input_ is not None else subprocess.DEVNULL,
-                           capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        raise SetupError(f"timeout: {' '.join(cmd)}") from e
-    if check and p.returncode != 0:
-        raise SetupError(f"`{' '.join(cmd)}` failed (rc {p.returncode}): {p.stderr.strip()}")
-    return p
-
-
-# --------------------------------------------------------------------------
-# Namespaces
-
-_libc = None
-
-
-def libc():
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    return _libc
-
-
-class in_ns:
-    """Moves this thread into namespace `ns` and back. Inside, sockets are
-    created in `ns`, and /proc/sys/net and /proc/thread-self/net are `ns`'s."""
-
-    def __init__(self, ns):
-        self.ns = ns
-
-    def __enter__(self):
-        self.back = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        tgt = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
-        try:
-            if libc().setns(tgt, CLONE_NEWNET) != 0:
-                e = ctypes.get_errno()
-                os.close(self.back)
-                raise SetupError(f"setns({self.ns}): {os.strerror(e)}")
-        finally:
-            os.close(tgt)
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            if libc().setns(self.back, CLONE_NEWNET) != 0:
-                e = ctypes.get_errno()
-                # Staying in the wrong namespace would corrupt every later case.
-                print(f"reasm_oracle: FATAL: setns back failed: {os.strerror(e)}", file=sys.stderr)
-                os._exit(70)
-        finally:
-            os.close(self.back)
-        return False
-
-
-def socket_in(ns, *args):
-    with in_ns(ns):
-        return socket.socket(*args)
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def delete_netns(ns):
-    """Kills what is left inside `ns`, then deletes it. Never raises."""
-    errors = []
-    for _ in range(3):
-        try:
-            if not os.path.exists(f"/run/netns/{ns}"):
-                return errors
-            p = run(["ip", "netns", "pids", ns], check=False, timeout=10)
-            for tok in p.stdout.split():
-                if tok.isdigit() and int(tok) != os.getpid():
-                    try:
-                        os.kill(int(tok), signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-            p = run(["ip", "netns", "del", ns], check=False, timeout=10)
-            if p.returncode == 0 or not os.path.exists(f"/run/netns/{ns}"):
-                return errors
-            errors.append(p.stderr.strip())
-        except Exception as e:  # noqa: BLE001 - cleanup must go on
-            errors.append(str(e))
-        time.sleep(0.2)
-    return errors
-
-
-def sweep_stale_namespaces():
-    """Deletes reasmo-<pid>-* namespaces whose creating process is dead."""
-    try:
-        names = os.listdir("/run/netns")
-    except OSError:
-        return []
-    gone = []
-    for name in names:
-        m = NS_RE.match(name)
-        if m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
-            delete_netns(name)
-            gone.append(name)
-    return gone
 
 
 def write_sysctl(key, value):
@@ -883,15 +741,14 @@ def main(argv=None):
     except CaseError as e:
         print(f"reasm_oracle: bad cases: {e}", file=sys.stderr)
         return EXIT_BAD_CASES
-    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(s, _on_signal)
+    catch_signals()
     t_start = time.monotonic()
     out = {"mode": o.mode, "cases_file": os.path.abspath(path), "kernel": os.uname().release,
            "ip": run(["ip", "-V"], check=False).stdout.strip(), "results": []}
     try:
         check_environment()
         with cleaning():
-            gone = sweep_stale_namespaces()
+            gone = sweep_stale_namespaces(NS_RE)
         if gone:
             log(f"removed stale namespaces: {' '.join(gone)}")
         for c in cases:
