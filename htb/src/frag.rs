@@ -107,7 +107,9 @@ use core::fmt;
 use std::cell::Cell;
 use std::hash::BuildHasher;
 
-use crate::wire::WireError;
+use crate::wire::{
+    IPV4_DF, IPV4_MF, IPV4_OFFSET_MASK, IPV6_FRAG_HEADER, IPV6_HEADER, WireError, ipv6_nh,
+};
 
 /// How to fragment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,28 +196,12 @@ impl From<WireError> for FragError {
     }
 }
 
-/// IPv4 flag bits in the fragment field.
-const IPV4_DF: u16 = 0x4000;
-const IPV4_MF: u16 = 0x2000;
-const IPV4_OFFSET: u16 = 0x1fff;
 /// Largest IPv4 header (IHL 15).
 const IPV4_MAX_HLEN: usize = 60;
-/// IPv6 fixed header length and minimum link MTU.
-const IPV6_HLEN: usize = 40;
+/// IPv6 minimum link MTU.
 const IPV6_MIN_MTU: usize = 1280;
-/// IPv6 next-header values the chain walk understands.
-const NH_HOP: u8 = 0;
-const NH_ROUTING: u8 = 43;
-const NH_FRAGMENT: u8 = 44;
-const NH_AH: u8 = 51;
-const NH_DEST: u8 = 60;
-const NH_MOBILITY: u8 = 135;
-const NH_HIP: u8 = 139;
-const NH_SHIM6: u8 = 140;
 /// The IPv4 No Operation option.
 const NOP: u8 = 1;
-/// Size of the IPv6 fragment header.
-const FRAG_HDR_LEN: usize = 8;
 
 /// What the fragmenter emits for each piece of data.
 #[derive(Debug, Clone)]
@@ -323,7 +309,7 @@ impl<'a> Fragmenter<'a> {
             });
         }
         let chunk = raw & !7;
-        let base_off = usize::from(frag & IPV4_OFFSET) * 8;
+        let base_off = usize::from(frag & IPV4_OFFSET_MASK) * 8;
         let data = total - hlen;
         // Every piece's offset must fit the 13-bit field. Data ending by
         // 65535 always does (offsets are multiples of 8), so the division is
@@ -332,7 +318,7 @@ impl<'a> Fragmenter<'a> {
         // piece starts at the first multiple of `chunk` leaving ≤ `raw` bytes.
         if base_off + data > 65535 {
             let last_start = base_off + (data - raw).div_ceil(chunk) * chunk;
-            if last_start > usize::from(IPV4_OFFSET) * 8 {
+            if last_start > usize::from(IPV4_OFFSET_MASK) * 8 {
                 return Err(WireError::BadTotalLength(total as u16).into());
             }
         }
@@ -370,10 +356,10 @@ impl<'a> Fragmenter<'a> {
     }
 
     fn new_v6(packet: &'a [u8], opts: FragOptions) -> Result<Self, FragError> {
-        if packet.len() < IPV6_HLEN {
+        if packet.len() < IPV6_HEADER {
             return Err(WireError::Truncated.into());
         }
-        let total = IPV6_HLEN + usize::from(u16::from_be_bytes([packet[4], packet[5]]));
+        let total = IPV6_HEADER + usize::from(u16::from_be_bytes([packet[4], packet[5]]));
         if total > packet.len() {
             return Err(WireError::Truncated.into());
         }
@@ -385,11 +371,11 @@ impl<'a> Fragmenter<'a> {
         if layout.has_fragment_header {
             return Err(FragError::AlreadyFragment);
         }
-        let min = (layout.unfrag + FRAG_HDR_LEN + 8).max(IPV6_MIN_MTU);
+        let min = (layout.unfrag + IPV6_FRAG_HEADER + 8).max(IPV6_MIN_MTU);
         if opts.mtu < min {
             return Err(FragError::MtuTooSmall { mtu: opts.mtu, min });
         }
-        let raw = opts.mtu - layout.unfrag - FRAG_HDR_LEN;
+        let raw = opts.mtu - layout.unfrag - IPV6_FRAG_HEADER;
         Ok(Fragmenter {
             packet,
             opts,
@@ -458,7 +444,7 @@ impl<'a> Fragmenter<'a> {
         Some(match self.plan {
             Plan::Whole => piece,
             Plan::V4(_) => self.hlen + piece,
-            Plan::V6(_) => self.hlen + FRAG_HDR_LEN + piece,
+            Plan::V6(_) => self.hlen + IPV6_FRAG_HEADER + piece,
         })
     }
 
@@ -513,16 +499,16 @@ impl<'a> Fragmenter<'a> {
                 n
             }
             Plan::V6(p) => {
-                let n = hlen + FRAG_HDR_LEN + piece;
+                let n = hlen + IPV6_FRAG_HEADER + piece;
                 let Some(out) = buf.get_mut(..n) else {
                     return Err(FragError::BufferTooSmall { needed: n });
                 };
                 let (hdr, rest) = out.split_at_mut(hlen);
-                let (fh, data) = rest.split_at_mut(FRAG_HDR_LEN);
+                let (fh, data) = rest.split_at_mut(IPV6_FRAG_HEADER);
                 copy_header(hdr, &self.packet[..hlen]);
-                hdr[p.nh_off] = NH_FRAGMENT;
+                hdr[p.nh_off] = ipv6_nh::FRAGMENT;
                 // n ≤ mtu < total ≤ 65575, so the payload length fits.
-                hdr[4..6].copy_from_slice(&((n - IPV6_HLEN) as u16).to_be_bytes());
+                hdr[4..6].copy_from_slice(&((n - IPV6_HEADER) as u16).to_be_bytes());
                 // Offsets are below the 65535-byte payload and multiples of 8.
                 let off = self.pos as u16 | u16::from(more);
                 fh[0] = p.nh;
@@ -674,25 +660,30 @@ struct V6Layout {
 /// Walks the extension header chain of `p` (exactly one datagram).
 fn ipv6_layout(p: &[u8]) -> Result<V6Layout, WireError> {
     let mut layout = V6Layout {
-        unfrag: IPV6_HLEN,
+        unfrag: IPV6_HEADER,
         nh_off: 6,
         has_fragment_header: false,
     };
     let mut nh = p[6];
-    let mut off = IPV6_HLEN;
+    let mut off = IPV6_HEADER;
     let mut seen_routing = false;
     let mut per_fragment = true;
     loop {
         let len = match nh {
-            NH_FRAGMENT => {
+            ipv6_nh::FRAGMENT => {
                 layout.has_fragment_header = true;
                 return Ok(layout);
             }
-            NH_HOP | NH_ROUTING | NH_DEST | NH_MOBILITY | NH_HIP | NH_SHIM6 => {
+            ipv6_nh::HOP_BY_HOP
+            | ipv6_nh::ROUTING
+            | ipv6_nh::DEST_OPTS
+            | ipv6_nh::MOBILITY
+            | ipv6_nh::HIP
+            | ipv6_nh::SHIM6 => {
                 let b = *p.get(off + 1).ok_or(WireError::BadExtensionHeader)?;
                 (usize::from(b) + 1) * 8
             }
-            NH_AH => {
+            ipv6_nh::AUTH => {
                 let b = *p.get(off + 1).ok_or(WireError::BadExtensionHeader)?;
                 (usize::from(b) + 2) * 4
             }
@@ -709,12 +700,12 @@ fn ipv6_layout(p: &[u8]) -> Result<V6Layout, WireError> {
             // when they carry a Home Address option (Mobile IPv6 needs it
             // per fragment). Any other header starts the fragmentable part.
             let stays = match nh {
-                NH_HOP => true,
-                NH_ROUTING => {
+                ipv6_nh::HOP_BY_HOP => true,
+                ipv6_nh::ROUTING => {
                     seen_routing = true;
                     true
                 }
-                NH_DEST => !seen_routing || has_home_address(&p[off..off + len]),
+                ipv6_nh::DEST_OPTS => !seen_routing || has_home_address(&p[off..off + len]),
                 _ => false,
             };
             if stays {

@@ -184,6 +184,12 @@ pub mod ipv6_nh {
     pub const NONE: u8 = 59;
     /// Destination options.
     pub const DEST_OPTS: u8 = 60;
+    /// Mobility header (RFC 6275).
+    pub const MOBILITY: u8 = 135;
+    /// Host Identity Protocol (RFC 7401).
+    pub const HIP: u8 = 139;
+    /// Shim6 (RFC 5533).
+    pub const SHIM6: u8 = 140;
 }
 
 /// A read/write view of an IPv4 header.
