@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::FragArgs;
 use crate::input::CliError;
-use crate::pcap::{self, Emit, InPacket};
+use crate::pcap::{self, Emit, InPacket, Malformed};
 
 #[derive(Debug, Default)]
 struct Counts {
@@ -27,8 +27,6 @@ struct Counts {
     /// Of `frag_fails`: the MTU is below the minimum for this packet (IPv6:
     /// 1280).
     mtu_too_small: u64,
-    malformed: u64,
-    first_malformed: Option<String>,
 }
 
 fn pass(c: &mut Counts, emit: &mut Emit<'_>, pkt: &InPacket<'_>) -> Result<(), CliError> {
@@ -39,6 +37,7 @@ fn pass(c: &mut Counts, emit: &mut Emit<'_>, pkt: &InPacket<'_>) -> Result<(), C
 pub fn run(a: &FragArgs) -> Result<String, CliError> {
     let mtu = a.mtu as usize;
     let mut c = Counts::default();
+    let mut malformed = Malformed::new(a.drop_malformed);
     let mut next_id = a.ipv6_id;
     let mut frame = Vec::new();
     pcap::process(&a.input, &a.output, |pkt, emit: &mut Emit<'_>| {
@@ -70,14 +69,10 @@ pub fn run(a: &FragArgs) -> Result<String, CliError> {
                 return pass(&mut c, emit, pkt);
             }
             Err(e) => {
-                c.malformed += 1;
-                if c.first_malformed.is_none() {
-                    c.first_malformed = Some(format!("packet {}: {e}", c.packets_in));
+                if malformed.note(c.packets_in, e) {
+                    return pass(&mut c, emit, pkt);
                 }
-                if a.drop_malformed {
-                    return Ok(());
-                }
-                return pass(&mut c, emit, pkt);
+                return Ok(());
             }
         };
         if ip.first().is_some_and(|b| b >> 4 == 6) {
@@ -107,17 +102,7 @@ pub fn run(a: &FragArgs) -> Result<String, CliError> {
         c.frag_oks += 1;
         Ok(())
     })?;
-    if let Some(m) = &c.first_malformed {
-        let what = if a.drop_malformed {
-            "dropped"
-        } else {
-            "passed through unchanged"
-        };
-        eprintln!(
-            "htb: warning: {} malformed IP packet(s) {what}; the first: {m}",
-            c.malformed
-        );
-    }
+    malformed.warn();
     if c.df > 0 {
         eprintln!(
             "htb: warning: {} IPv4 packet(s) larger than MTU {} have DF set: passed through \
@@ -144,8 +129,8 @@ pub fn run(a: &FragArgs) -> Result<String, CliError> {
             "FragCreates": c.frag_creates,
             "not_fragmented_df": c.df,
             "not_fragmented_mtu_too_small": c.mtu_too_small,
-            "malformed": c.malformed,
-            "malformed_action": if a.drop_malformed { "dropped" } else { "passed" },
+            "malformed": malformed.count,
+            "malformed_action": malformed.action(),
         });
         return Ok(format!("{v}\n"));
     }
@@ -159,11 +144,11 @@ pub fn run(a: &FragArgs) -> Result<String, CliError> {
             c.df, c.mtu_too_small
         );
     }
-    if c.malformed > 0 {
+    if malformed.count > 0 {
         out += &format!(
             "malformed: {} ({})\n",
-            c.malformed,
-            if a.drop_malformed {
+            malformed.count,
+            if malformed.drop {
                 "dropped"
             } else {
                 "passed through"

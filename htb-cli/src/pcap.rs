@@ -157,6 +157,60 @@ pub struct InPacket<'a> {
 /// packet with the input packet's timestamp and interface.
 pub type Emit<'e> = dyn FnMut(&[u8], u32) -> Result<(), CliError> + 'e;
 
+/// The malformed IP packets of a run (`--drop-malformed` or passed through
+/// unchanged): how many, and the first one's error for the warning.
+#[derive(Debug, Default)]
+pub struct Malformed {
+    pub count: u64,
+    first: Option<String>,
+    /// `--drop-malformed`.
+    pub drop: bool,
+}
+
+impl Malformed {
+    pub fn new(drop: bool) -> Self {
+        Malformed {
+            drop,
+            ..Malformed::default()
+        }
+    }
+
+    /// Counts input packet number `packet` as malformed because of `err`;
+    /// true when it is to be passed through (not dropped).
+    pub fn note(&mut self, packet: u64, err: impl std::fmt::Display) -> bool {
+        self.count += 1;
+        if self.first.is_none() {
+            self.first = Some(format!("packet {packet}: {err}"));
+        }
+        !self.drop
+    }
+
+    /// Packets passed through unchanged (0 with `--drop-malformed`).
+    pub fn passed(&self) -> u64 {
+        if self.drop { 0 } else { self.count }
+    }
+
+    /// `"dropped"` or `"passed"` (the JSON `malformed_action`).
+    pub fn action(&self) -> &'static str {
+        if self.drop { "dropped" } else { "passed" }
+    }
+
+    /// The warning on stderr when there were any.
+    pub fn warn(&self) {
+        if let Some(m) = &self.first {
+            let what = if self.drop {
+                "dropped"
+            } else {
+                "passed through unchanged"
+            };
+            eprintln!(
+                "htb: warning: {} malformed IP packet(s) {what}; the first: {m}",
+                self.count
+            );
+        }
+    }
+}
+
 /// What [`process`] saw besides the packets.
 #[derive(Debug, Default)]
 pub struct Summary {

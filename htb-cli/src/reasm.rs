@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use crate::ReasmArgs;
 use crate::input::CliError;
-use crate::pcap::{self, Emit, InPacket};
+use crate::pcap::{self, Emit, InPacket, Malformed};
 
 /// What happened to the packets, beside the library's counters.
 #[derive(Debug, Default)]
@@ -17,12 +17,10 @@ struct Counts {
     not_ip: u64,
     not_fragments: u64,
     reassembled: u64,
-    malformed: u64,
     /// Fragments not kept, by reason (FragDrop order).
     dropped: [u64; FragDrop::ALL.len()],
     timeouts: u64,
     icmp_time_exceeded: u64,
-    first_malformed: Option<String>,
 }
 
 /// The reassembly context of a packet: fragments of different interfaces or
@@ -39,6 +37,7 @@ pub fn run(a: &ReasmArgs) -> Result<String, CliError> {
     };
     let mut r = Reassembler::new(cfg);
     let mut c = Counts::default();
+    let mut malformed = Malformed::new(a.drop_malformed);
     let mut now = 0u64;
     let mut frame = Vec::new();
     let summary = pcap::process(&a.input, &a.output, |pkt, emit: &mut Emit<'_>| {
@@ -81,29 +80,15 @@ pub fn run(a: &ReasmArgs) -> Result<String, CliError> {
                 Ok(())
             }
             Err(e) => {
-                c.malformed += 1;
-                if c.first_malformed.is_none() {
-                    c.first_malformed = Some(format!("packet {}: {e}", c.packets_in));
-                }
-                if a.drop_malformed {
-                    Ok(())
-                } else {
+                if malformed.note(c.packets_in, e) {
                     pass(&mut c, emit, pkt)
+                } else {
+                    Ok(())
                 }
             }
         }
     })?;
-    if let Some(m) = &c.first_malformed {
-        let what = if a.drop_malformed {
-            "dropped"
-        } else {
-            "passed through unchanged"
-        };
-        eprintln!(
-            "htb: warning: {} malformed IP packet(s) {what}; the first: {m}",
-            c.malformed
-        );
-    }
+    malformed.warn();
     let held = r.queues();
     let held_bytes = r.mem_used();
     if held > 0 {
@@ -128,8 +113,8 @@ pub fn run(a: &ReasmArgs) -> Result<String, CliError> {
             "not_ip": c.not_ip,
             "not_fragments": c.not_fragments,
             "reassembled": c.reassembled,
-            "malformed": c.malformed,
-            "malformed_action": if a.drop_malformed { "dropped" } else { "passed" },
+            "malformed": malformed.count,
+            "malformed_action": malformed.action(),
             "fragments_dropped": Value::Object(dropped),
             "timeouts": c.timeouts,
             "icmp_time_exceeded": c.icmp_time_exceeded,
@@ -150,7 +135,7 @@ pub fn run(a: &ReasmArgs) -> Result<String, CliError> {
         return Ok(format!("{v}\n"));
     }
     let mut out = String::new();
-    let passed = c.not_ip + c.not_fragments + if a.drop_malformed { 0 } else { c.malformed };
+    let passed = c.not_ip + c.not_fragments + malformed.passed();
     out += &format!(
         "{} packets in ({}), {} out: {} passed through ({} not IP, {} not fragments, {} malformed), \
          {} datagrams reassembled (policy {})\n",
@@ -160,12 +145,12 @@ pub fn run(a: &ReasmArgs) -> Result<String, CliError> {
         passed,
         c.not_ip,
         c.not_fragments,
-        if a.drop_malformed { 0 } else { c.malformed },
+        malformed.passed(),
         c.reassembled,
         a.policy
     );
-    if a.drop_malformed && c.malformed > 0 {
-        out += &format!("{} malformed packets dropped\n", c.malformed);
+    if malformed.drop && malformed.count > 0 {
+        out += &format!("{} malformed packets dropped\n", malformed.count);
     }
     let dropped: Vec<String> = FragDrop::ALL
         .iter()
