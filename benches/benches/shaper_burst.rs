@@ -2,9 +2,10 @@
 //! planes drive rte_sched: `unthrottled_burst32/{1024,65025}` is the
 //! `unthrottled` workload of the `shaper` bench (same tree, same traffic),
 //! 32 packets to pseudo-random leaves through `enqueue_burst`, then
-//! `dequeue_burst` of 32, the clock +320 ns per burst. The burst calls load
-//! the lines of the whole burst before serving it, so in a large tree the
-//! cache misses overlap. Criterion's time is ns per packet.
+//! `dequeue_burst` of 32, the clock +320 ns per burst. `enqueue_burst`
+//! looks up the leaves of the whole burst before queueing, so in a large
+//! tree the misses on their class lines overlap. Criterion's time is ns per
+//! packet.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -7,8 +7,10 @@
 //! target/release/examples/drive throttled 1024 2000000
 //! ```
 //!
-//! Arguments: workload (`unthrottled` | `throttled`), leaves (16, 1024 or
-//! 65025), packets. Prints the wall time per packet (setup excluded), and the
+//! Arguments: workload (`unthrottled` | `burst32` | `throttled`), leaves
+//! (16, 1024 or 65025), packets, and optionally packets to run untimed
+//! first (so that the timed part sees the queues at their grown size, as a
+//! long criterion run does). Prints the wall time per packet (setup excluded), and the
 //! thread's own CPU time per packet and the time it sat runnable but
 //! descheduled (from `/proc/thread-self/schedstat`), which tell how much a
 //! busy machine inflated the wall time.
@@ -41,7 +43,7 @@ fn timed(f: impl FnOnce()) -> (Duration, Option<(u64, u64)>) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: drive unthrottled|burst32|throttled 16|1024|65025 PACKETS";
+    let usage = "usage: drive unthrottled|burst32|throttled 16|1024|65025 PACKETS [WARMUP]";
     let kind = args.get(1).expect(usage).as_str();
     let layout = match args.get(2).map(String::as_str) {
         Some("16") => Layout::SMALL,
@@ -50,9 +52,11 @@ fn main() {
         _ => panic!("{usage}"),
     };
     let n: u64 = args.get(3).and_then(|s| s.parse().ok()).expect(usage);
+    let warmup: u64 = args.get(4).map_or(0, |s| s.parse().expect(usage));
     let (elapsed, sched, extra) = match kind {
         "unthrottled" => {
             let mut w = Unthrottled::new(layout, 4);
+            black_box(w.run(warmup));
             let (wall, sched) = timed(|| {
                 black_box(w.run(n));
             });
@@ -61,6 +65,7 @@ fn main() {
         }
         "burst32" => {
             let mut w = Unthrottled::new(layout, 4);
+            black_box(w.run_burst(warmup, 32));
             let (wall, sched) = timed(|| {
                 black_box(w.run_burst(n, 32));
             });
@@ -69,6 +74,7 @@ fn main() {
         }
         "throttled" => {
             let mut w = Throttled::new(layout, 4, 100_000);
+            black_box(w.run(warmup));
             let (wall, sched) = timed(|| {
                 black_box(w.run(n));
             });

@@ -211,36 +211,6 @@ impl IdSet {
         key.checked_add(1).and_then(|k| self.next_from(k))
     }
 
-    /// Up to `out.len()` members `>= key`, in order, into `out`; returns how
-    /// many. Looks at no more than `words` bitmap words (64 keys each), so a
-    /// sparse set yields fewer: a cheap look-ahead, not a full walk.
-    #[inline]
-    pub fn peek_from(&self, key: u32, words: usize, out: &mut [u32]) -> usize {
-        if key >= self.capacity || self.len == 0 || out.is_empty() {
-            return 0;
-        }
-        let level0 = self.level(0);
-        let mut wi = key as usize >> 6;
-        let mut w = level0[wi] & (!0u64 << (key & 63));
-        let end = level0.len().min(wi + words);
-        let mut n = 0;
-        loop {
-            while w != 0 {
-                out[n] = ((wi << 6) | w.trailing_zeros() as usize) as u32;
-                n += 1;
-                if n == out.len() {
-                    return n;
-                }
-                w &= w - 1;
-            }
-            wi += 1;
-            if wi >= end {
-                return n;
-            }
-            w = level0[wi];
-        }
-    }
-
     /// Removes every member.
     pub fn clear(&mut self) {
         self.words.iter_mut().for_each(|w| *w = 0);
@@ -262,24 +232,6 @@ impl IdSet {
 mod test {
     use super::*;
     use std::collections::BTreeSet;
-
-    #[test]
-    fn peek_from_matches_next_after() {
-        let mut s = IdSet::with_capacity(1000);
-        for k in [3, 5, 64, 130, 131, 600, 999] {
-            s.insert(k);
-        }
-        let mut out = [0u32; 4];
-        assert_eq!(s.peek_from(4, 16, &mut out), 4);
-        assert_eq!(out, [5, 64, 130, 131]);
-        // Two words from key 0 reach key 127: 3, 5, 64.
-        assert_eq!(s.peek_from(0, 2, &mut out), 3);
-        assert_eq!(out[..3], [3, 5, 64]);
-        assert_eq!(s.peek_from(999, 16, &mut out), 1);
-        assert_eq!(out[0], 999);
-        assert_eq!(s.peek_from(1000, 16, &mut out), 0);
-        assert_eq!(IdSet::with_capacity(10).peek_from(0, 1, &mut out), 0);
-    }
 
     #[test]
     fn empty_and_single() {

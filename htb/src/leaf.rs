@@ -88,12 +88,6 @@ pub trait LeafQueue<P> {
     fn fresh(&self) -> Self
     where
         Self: Sized;
-    /// A hint that the queue is about to be used: load what an enqueue or
-    /// dequeue will touch, so that its cache miss overlaps other work (the
-    /// burst calls warm a whole burst's queues before serving it). Changes
-    /// nothing; the default does nothing.
-    #[inline]
-    fn warm(&self) {}
 }
 
 /// First-in first-out queue with a packet limit and an optional byte limit:
@@ -207,15 +201,6 @@ impl<P: Packet> LeafQueue<P> for Fifo<P> {
     fn drain_into(&mut self, out: &mut Vec<P>) {
         out.extend(self.q.drain(..));
         self.bytes = 0;
-    }
-
-    #[inline]
-    fn warm(&self) {
-        // Reading the newest packet's length loads its slot: the line the
-        // next push writes (or the one before it).
-        if let Some(p) = self.q.back() {
-            core::hint::black_box(p.len());
-        }
     }
 
     fn fresh(&self) -> Self {
