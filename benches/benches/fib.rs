@@ -18,6 +18,13 @@
 //!
 //! Throughput = 1 element per lookup or per update, so criterion reports ns
 //! per lookup/update. Tables are built once, outside the timed region.
+//!
+//! Side by side with DPDK `rte_lpm` on the same 1M-prefix table and
+//! addresses: `cargo run --release -p htb-benches --example fib_dump -- DIR`
+//! writes them as files, then `htb bench fib --routes DIR/routes4.txt
+//! --addrs DIR/addrs4.txt` and `benches/peers/run_lpm.sh` (same arguments;
+//! `--rounds N --between CMD` alternates the two). `examples/fib_drive.rs`
+//! runs one workload for profilers.
 
 use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};

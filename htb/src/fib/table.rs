@@ -115,6 +115,20 @@ pub(crate) fn grow<T>(v: &mut Vec<T>, extra: usize) {
     }
 }
 
+/// The tag a short root-level node (header and leaves from `h[0]`) gives
+/// the slots `m` ends at: the leaf, or the node's default where it holds 0.
+#[inline(always)]
+fn short_leaf(h: &[u32], m: u64) -> u32 {
+    let leafvec = u64::from(h[0]) | u64::from(h[1]) << 32;
+    let t = h[SHORT as usize + (leafvec & m).count_ones() as usize - 1];
+    // Without a branch: whether the leaf holds 0 is close to random for
+    // random addresses, and a mispredicted branch also throws away the
+    // lookups the processor had started after this one. (A mask from
+    // arithmetic, not a comparison, which the compiler would turn back
+    // into a branch.)
+    t | (h[2] & (u64::from(t).wrapping_sub(1) >> 32) as u32)
+}
+
 /// Bits `0..=v`.
 #[inline(always)]
 fn upto(v: u32) -> u64 {
@@ -147,8 +161,18 @@ impl<T> Default for Pool<T> {
 }
 
 impl<T: Copy + Default> Pool<T> {
+    /// The size class of a block for `n` (1..=82) elements: the first of
+    /// the [`SIZES`] that holds `n`, by arithmetic on their three steps
+    /// (1, 4 and 6) rather than a search.
+    #[inline]
     fn class(n: u32) -> usize {
-        SIZES.partition_point(|&s| s < n)
+        let c = match n {
+            0..=32 => n.saturating_sub(1),
+            33..=64 => 32 + (n - 33) / 4,
+            _ => 40 + (n - 65) / 6,
+        };
+        debug_assert_eq!(c as usize, SIZES.partition_point(|&s| s < n));
+        c as usize
     }
 
     /// Elements a block for `n` elements takes (0 for none).
@@ -353,13 +377,16 @@ impl<K: KeyBits> Table<K> {
         }
         if K::BITS == 32 && r & KIDS == 0 {
             // A node without children (most IPv4 ones): one leaf read, next
-            // to the short header.
+            // to the short header. The header and the longest leaf block
+            // fit in one window, so that one bounds check covers the reads
+            // (a node in the pool's last words takes the checked reads).
             let w = (r & !CHILD) as usize;
             let d = &self.leaves.data;
-            let leafvec = u64::from(d[w]) | u64::from(d[w + 1]) << 32;
             let m = upto(slot_of(key, ROOT_BITS));
-            let t = d[w + SHORT as usize + (leafvec & m).count_ones() as usize - 1];
-            return if t != 0 { t } else { d[w + 2] };
+            return match d.get(w..w + SHORT as usize + SLOTS) {
+                Some(h) => short_leaf(h, m),
+                None => short_leaf(&d[w..], m),
+            };
         }
         let mut n = self.head(r);
         let mut d = ROOT_BITS;
@@ -371,6 +398,8 @@ impl<K: KeyBits> Table<K> {
                 d += STRIDE;
             } else {
                 let t = self.leaves.data[(n.base0 + (n.leafvec & m).count_ones() - 1) as usize];
+                // A branch here (unlike `short_leaf`): measured faster for
+                // IPv6 single lookups, same for batches.
                 return if t != 0 { t } else { n.def };
             }
         }
@@ -605,16 +634,32 @@ impl<K: KeyBits> Table<K> {
         // tag has before the first leaf), so that a leaf starts a run
         // exactly when it differs from its left neighbour; that comparison
         // is one pass the compiler can vectorize.
-        let mut v = *leaf;
-        let mut cv = n.vector;
-        while cv != 0 {
-            let c = cv.trailing_zeros() as usize;
-            v[c] = if c == 0 { u32::MAX } else { v[c - 1] };
-            cv &= cv - 1;
-        }
-        let mut leafvec = 1u64;
+        let patched;
+        let v = if n.vector == 0 {
+            leaf
+        } else {
+            let mut v = *leaf;
+            let mut cv = n.vector;
+            while cv != 0 {
+                let c = cv.trailing_zeros() as usize;
+                v[c] = if c == 0 { u32::MAX } else { v[c - 1] };
+                cv &= cv - 1;
+            }
+            patched = v;
+            &patched
+        };
+        // One byte per slot first (a loop the compiler vectorizes well),
+        // then each 8 bytes of 0 or 1 packed into 8 bits with a multiply:
+        // the byte at bit 8j lands at bit 56 + j.
+        let mut starts = [0u8; SLOTS];
+        starts[0] = 1;
         for i in 1..SLOTS {
-            leafvec |= u64::from(v[i] != v[i - 1]) << i;
+            starts[i] = u8::from(v[i] != v[i - 1]);
+        }
+        let mut leafvec = 0u64;
+        for (c, b) in starts.chunks_exact(8).enumerate() {
+            let x = u64::from_le_bytes(b.try_into().expect("chunks of 8"));
+            leafvec |= (x.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * c);
         }
         leafvec &= !n.vector;
         // A root-level node's block starts with its header, which the
@@ -850,6 +895,15 @@ mod tests {
             v.push(K::from_u128(k | (r.wide() & !mask::<K>(l).to_u128())));
         }
         v
+    }
+
+    #[test]
+    fn size_classes() {
+        for n in 1..=*SIZES.last().unwrap() {
+            let c = Pool::<u32>::class(n);
+            assert_eq!(c, SIZES.partition_point(|&s| s < n), "{n}");
+            assert!(SIZES[c] >= n && (c == 0 || SIZES[c - 1] < n), "{n}");
+        }
     }
 
     #[test]

@@ -567,6 +567,23 @@ impl<B: KeyBits> Trie<B> {
         }
     }
 
+    /// [`put_child`](Self::put_child) for a node being built by inflate or
+    /// halve, whose slot `i` is still empty: only `c` needs a look (these
+    /// slot moves are most of an insert's trie work).
+    fn put_fresh(&mut self, tn: u32, i: usize, c: u32) {
+        if c == NIL {
+            return;
+        }
+        let pos = self.inner(tn).pos;
+        debug_assert_eq!(self.kids(self.inner(tn))[i], NIL, "slot not fresh");
+        let full = self.is_full(pos, c);
+        let n = self.inner_mut(tn);
+        n.empty -= 1;
+        n.full += u32::from(full);
+        self.set_kid(tn, i, c);
+        self.set_parent(c, tn);
+    }
+
     /// Puts `c` in slot `i` of `tn`, keeping the empty/full counts.
     fn put_child(&mut self, tn: u32, i: usize, c: u32) {
         let (pos, old) = {
@@ -877,7 +894,12 @@ impl<B: KeyBits> Trie<B> {
         self.replace_in_parent(old, new);
         self.release(old);
         self.recompute_slen(new);
-        let len = self.kids(self.inner(new)).len();
+        // Most new nodes have no full child: then the scan finds nothing.
+        let len = if self.inner(new).full == 0 {
+            0
+        } else {
+            self.kids(self.inner(new)).len()
+        };
         for i in (0..len).rev() {
             let c = self.kids(self.inner(new))[i];
             let pos = self.inner(new).pos;
@@ -902,7 +924,7 @@ impl<B: KeyBits> Trie<B> {
             }
             if !self.is_full(pos, c) {
                 let j = Self::index_in(self.inner(new), self.key(c)).expect("same prefix");
-                self.put_child(new, j, c);
+                self.put_fresh(new, j, c);
                 continue;
             }
             let (ckey, cpos, cbits) = {
@@ -911,8 +933,8 @@ impl<B: KeyBits> Trie<B> {
             };
             let kids: Vec<u32> = self.kids(self.inner(c)).to_vec();
             if cbits == 1 {
-                self.put_child(new, 2 * i, kids[0]);
-                self.put_child(new, 2 * i + 1, kids[1]);
+                self.put_fresh(new, 2 * i, kids[0]);
+                self.put_fresh(new, 2 * i + 1, kids[1]);
             } else {
                 // Split the full child on its top bit.
                 let half = kids.len() / 2;
@@ -922,13 +944,13 @@ impl<B: KeyBits> Trie<B> {
                 for (k, &g) in kids.iter().enumerate() {
                     if g != NIL {
                         let (t, j) = if k < half { (n0, k) } else { (n1, k - half) };
-                        self.put_child(t, j, g);
+                        self.put_fresh(t, j, g);
                     }
                 }
                 self.recompute_slen(n0);
                 self.recompute_slen(n1);
-                self.put_child(new, 2 * i, n0);
-                self.put_child(new, 2 * i + 1, n1);
+                self.put_fresh(new, 2 * i, n0);
+                self.put_fresh(new, 2 * i + 1, n1);
             }
             self.release(c);
         }
@@ -953,13 +975,13 @@ impl<B: KeyBits> Trie<B> {
                 (false, true) => c1,
                 (true, true) => {
                     let b = self.new_inner(self.key(c0), pos, 1);
-                    self.put_child(b, 0, c0);
-                    self.put_child(b, 1, c1);
+                    self.put_fresh(b, 0, c0);
+                    self.put_fresh(b, 1, c1);
                     self.recompute_slen(b);
                     b
                 }
             };
-            self.put_child(new, i / 2, c);
+            self.put_fresh(new, i / 2, c);
         }
         self.replace(old, new)
     }
