@@ -9,6 +9,10 @@
 //! * `reasm/interleaved_256/{linux,bsd}`: 256 such datagrams in flight, each
 //!   from its own source address, their fragments sent round-robin (the 256
 //!   first fragments, then the 256 second ones, then the last ones).
+//! * `reasm_owned/{in_order_4000,interleaved_256}/linux`: the same, pushed
+//!   with `Reassembler::push_owned`: each fragment's buffer is handed over
+//!   and kept, not copied; a completed chain gives the buffers back to
+//!   their slots (as a driver recycles its receive buffers).
 //! * `frag/4000_mtu1500`, `frag/8000_mtu1500`: one datagram cut into 3 / 6
 //!   fragments with `Fragmenter::new` + `next_into` a reused buffer (header
 //!   written, data copied).
@@ -23,7 +27,7 @@ use std::time::Instant;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use htb::frag::{FragOptions, Fragmenter, fragment};
-use htb::reasm::{Policy, Pushed, ReasmConfig, Reassembler};
+use htb::reasm::{Policy, Pushed, PushedOwned, ReasmConfig, Reassembler};
 
 /// Datagrams pre-built per workload (as `htb bench reasm` and the peer).
 const POOL_DATAGRAMS: usize = 1024;
@@ -116,6 +120,66 @@ fn reassembly(c: &mut Criterion) {
     g.finish();
 }
 
+/// The workloads of `reassembly`, by `push_owned`: the pool's buffers move
+/// in and come back with each completed chain (header buffer to the table,
+/// fragments to their slots).
+fn reassembly_owned(c: &mut Criterion) {
+    let mut g = c.benchmark_group("reasm_owned");
+    g.throughput(Throughput::Elements(1));
+    for (label, interleave) in [("in_order_4000", 1usize), ("interleaved_256", 256)] {
+        let mut frags = workload(4000, 1500, interleave);
+        let per = 3;
+        let round = interleave * per;
+        let mut r = Reassembler::new(ReasmConfig::default());
+        let mut next = 0usize;
+        let mut now = 0u64;
+        let mut done = 0usize;
+        let mut push = |r: &mut Reassembler, frags: &mut [Vec<u8>], next: &mut usize, now: u64| {
+            let f = std::mem::take(&mut frags[*next]);
+            if let Ok(PushedOwned::Complete(d)) = r.push_owned(black_box(f), 0, now) {
+                done += 1;
+                // Slot of fragment k of this datagram: same round, same
+                // position among the `interleave` datagrams.
+                let start = *next / round * round;
+                let i = (*next - start) % interleave;
+                let mut k = 0;
+                d.for_each_buffer(|b| {
+                    if k == 0 {
+                        r.recycle(b);
+                    } else {
+                        frags[start + (k - 1) * interleave + i] = b;
+                    }
+                    k += 1;
+                });
+            }
+            *next += 1;
+            if *next == frags.len() {
+                *next = 0;
+            }
+        };
+        // Checked outside the timed region: one pass completes every
+        // datagram and gives every buffer back.
+        for _ in 0..frags.len() {
+            push(&mut r, &mut frags, &mut next, now);
+        }
+        assert!(frags.iter().all(|f| !f.is_empty()), "{label}: buffers back");
+        g.bench_function(BenchmarkId::new(label, "linux"), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    push(&mut r, &mut frags, &mut next, now);
+                    if next == 0 {
+                        now += 1_000;
+                    }
+                }
+                start.elapsed()
+            });
+        });
+        assert!(done >= frags.len() / per, "{label}: datagrams completed");
+    }
+    g.finish();
+}
+
 fn fragmentation(c: &mut Criterion) {
     let mut g = c.benchmark_group("frag");
     g.throughput(Throughput::Elements(1));
@@ -148,5 +212,5 @@ fn fragmentation(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, reassembly, fragmentation);
+criterion_group!(benches, reassembly, reassembly_owned, fragmentation);
 criterion_main!(benches);

@@ -11,7 +11,7 @@ use htb_benches::{HANDLE, Layout, NS_PER_STEP, PKT_LEN, Rng, build_tree, unthrot
 use serde_json::Value;
 
 use htb::frag::{FragOptions, Fragmenter, fragment};
-use htb::reasm::{Pushed, ReasmConfig, Reassembler};
+use htb::reasm::{Pushed, PushedOwned, ReasmConfig, Reassembler};
 
 use crate::input::CliError;
 use crate::{BenchFragArgs, BenchReasmArgs, BenchShaperArgs};
@@ -268,17 +268,22 @@ pub fn reasm(a: &BenchReasmArgs) -> Result<String, CliError> {
     let mut tally = [0u64; 2]; // completed, neither queued nor completed
     // Pushes one round (N datagrams' fragments); the clock moves 1 us a
     // round, far from the 30 s timeout.
+    let mut pool = pool;
     let pool_rounds = pool.len() / round_len;
-    let push_round = |r: &mut Reassembler, idx: usize, now: &mut u64, tally: &mut [u64; 2]| {
+    let mut push_round = |r: &mut Reassembler, idx: usize, now: &mut u64, tally: &mut [u64; 2]| {
         let start = (idx % pool_rounds) * round_len;
-        for f in &pool[start..start + round_len] {
-            match r.push(black_box(f), 0, *now) {
-                Ok(Pushed::Complete(d)) => {
-                    tally[0] += 1;
-                    r.recycle(black_box(d));
+        if a.owned {
+            push_owned_round(r, &mut pool[start..start + round_len], n, *now, tally);
+        } else {
+            for f in &pool[start..start + round_len] {
+                match r.push(black_box(f), 0, *now) {
+                    Ok(Pushed::Complete(d)) => {
+                        tally[0] += 1;
+                        r.recycle(black_box(d));
+                    }
+                    Ok(Pushed::Queued) => {}
+                    _ => tally[1] += 1,
                 }
-                Ok(Pushed::Queued) => {}
-                _ => tally[1] += 1,
             }
         }
         *now += 1_000;
@@ -306,13 +311,47 @@ pub fn reasm(a: &BenchReasmArgs) -> Result<String, CliError> {
     }
     Ok(format!(
         "{{\"datagram_size\": {}, \"mtu\": {}, \"interleave\": {}, \"policy\": \"{}\", \
-         \"datagrams\": {datagrams}, \"fragments\": {fragments}, {}}}\n",
+         \"owned\": {}, \"datagrams\": {datagrams}, \"fragments\": {fragments}, {}}}\n",
         a.datagram_size,
         a.mtu,
         a.interleave,
         a.policy,
+        a.owned,
         rate_fields(fragments, elapsed, cpu)
     ))
+}
+
+/// One round of `htb bench reasm --owned`: each fragment's buffer goes in
+/// by `push_owned`; a completed chain gives the datagram's buffers back (the
+/// header buffer to the table's pool, the fragments, in offset order, to
+/// their slots), as a driver recycles its receive buffers.
+fn push_owned_round(
+    r: &mut Reassembler,
+    round: &mut [Vec<u8>],
+    n: usize,
+    now: u64,
+    tally: &mut [u64; 2],
+) {
+    for s in 0..round.len() {
+        let f = std::mem::take(&mut round[s]);
+        match r.push_owned(black_box(f), 0, now) {
+            Ok(PushedOwned::Complete(c)) => {
+                tally[0] += 1;
+                let i = s % n;
+                let mut k = 0;
+                c.for_each_buffer(|b| {
+                    if k == 0 {
+                        r.recycle(b);
+                    } else {
+                        round[(k - 1) * n + i] = b;
+                    }
+                    k += 1;
+                });
+            }
+            Ok(PushedOwned::Queued) => {}
+            _ => tally[1] += 1,
+        }
+    }
 }
 
 pub fn frag(a: &BenchFragArgs) -> Result<String, CliError> {

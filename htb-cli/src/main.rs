@@ -277,7 +277,8 @@ enum BenchCommand {
         htb bench reasm\n  \
         {\"datagram_size\": 4000, \"mtu\": 1500, \"interleave\": 1, \"policy\": \"linux\", \
         \"datagrams\": 200000, \"fragments\": 600000, \"ns_per_fragment\": 60.1, \"mfragments_per_s\": 16.64, \"cpu_ns_per_fragment\": 58.9}\n  \
-        htb bench reasm --interleave 256 --policy bsd\n\n\
+        htb bench reasm --interleave 256 --policy bsd\n  \
+        htb bench reasm --interleave 256 --owned\n\n\
         IPv4/UDP datagrams of DATAGRAM_SIZE bytes are fragmented for MTU beforehand (4000 B at \
         1500: 3 fragments); the timed loop only pushes them into a Reassembler and gives each \
         completed datagram's buffer back (Reassembler::recycle). --interleave N sends N \
@@ -288,7 +289,10 @@ enum BenchCommand {
         `reasm` (benches/) and the DPDK peer (benches/peers/run_frag.sh) time the same \
         workloads. cpu_ns_per_fragment (where the kernel reports the thread's on-CPU time, \
         /proc/thread-self/schedstat) leaves out the time slices other tasks took on a shared \
-        machine. Build with --release for meaningful numbers.")]
+        machine. --owned hands each fragment's buffer over with Reassembler::push_owned \
+        (kept, not copied, under the linux policy) and gets the buffers back from each \
+        completed chain, as a NIC driver recycles its receive buffers. \
+        Build with --release for meaningful numbers.")]
     Reasm(BenchReasmArgs),
     /// Fragmentation speed (per fragment written); prints one JSON line.
     #[command(after_help = "Example:\n  \
@@ -318,6 +322,9 @@ struct BenchReasmArgs {
     /// Overlap policy.
     #[arg(long, default_value = "linux", value_parser = parse_policy_arg)]
     policy: Policy,
+    /// Push with `push_owned` (fragments kept, datagrams as chains) instead of copying.
+    #[arg(long)]
+    owned: bool,
 }
 
 #[derive(Args, Debug)]

@@ -574,6 +574,10 @@ pub enum Parsed {
 /// (hop-by-hop, routing, destination options) up to a fragment header or the
 /// first other header. The buffer may be longer than the packet (link
 /// padding): the length fields decide.
+///
+/// Always inlined: it is the first step of every reassembly push, and a
+/// call returns its result through memory.
+#[inline(always)]
 pub fn parse(packet: &[u8]) -> Result<Parsed, WireError> {
     let Some(&first) = packet.first() else {
         return Err(WireError::Truncated);
@@ -585,6 +589,7 @@ pub fn parse(packet: &[u8]) -> Result<Parsed, WireError> {
     }
 }
 
+#[inline(always)]
 fn parse_v4(packet: &[u8]) -> Result<V4Info, WireError> {
     let Some(fixed) = packet.first_chunk::<IPV4_MIN_HEADER>() else {
         return Err(WireError::Truncated);

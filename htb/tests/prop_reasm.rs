@@ -4,13 +4,16 @@
 //! * fragmenting with `htb::frag` then reassembling is the identity;
 //! * arbitrary bytes (and mutated fragments) never make `push` panic;
 //! * memory never exceeds the threshold by more than one fragment's charge;
-//! * every pushed fragment is accounted in the counters.
+//! * every pushed fragment is accounted in the counters;
+//! * `push_owned` (fragments kept, datagrams as chains) answers exactly as
+//!   `push` does, alone or mixed with it, and gives back every packet it
+//!   does not keep.
 //!
 //! `QUICKCHECK_TESTS` sets the number of cases (default 100 here).
 
 use htb::reasm::{
-    FRAGMENT_OVERHEAD, FragDrop, Policy, Pushed, QUEUE_OVERHEAD, ReasmConfig, ReasmError,
-    Reassembler,
+    FRAGMENT_OVERHEAD, FragDrop, Policy, Pushed, PushedOwned, QUEUE_OVERHEAD, ReasmConfig,
+    ReasmError, Reassembler,
 };
 use htb::wire::{Ipv4Packet, Ipv6Packet};
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
@@ -281,10 +284,29 @@ impl Step {
 
 #[test]
 fn memory_bound_and_every_fragment_accounted() {
-    qc().quickcheck(mem_prop as fn(Vec<Step>, u8, u16) -> bool);
+    qc().quickcheck(mem_prop as fn(Vec<Step>, u8, u16, bool) -> bool);
 }
 
-fn mem_prop(steps: Vec<Step>, policy_ix: u8, thresh: u16) -> bool {
+/// `push`, or `push_owned` with its answer seen as `push`'s.
+fn push_either(
+    r: &mut Reassembler,
+    pkt: &[u8],
+    now: u64,
+    owned: bool,
+) -> Result<Pushed, ReasmError> {
+    if !owned {
+        return r.push(pkt, 0, now);
+    }
+    match r.push_owned(pkt.to_vec(), 0, now) {
+        Ok(PushedOwned::NotFragment(_)) => Ok(Pushed::NotFragment),
+        Ok(PushedOwned::Queued) => Ok(Pushed::Queued),
+        Ok(PushedOwned::Complete(c)) => Ok(Pushed::Complete(c.to_vec())),
+        Ok(PushedOwned::Dropped(d, _)) => Ok(Pushed::Dropped(d)),
+        Err(e) => Err(e.error),
+    }
+}
+
+fn mem_prop(steps: Vec<Step>, policy_ix: u8, thresh: u16, owned: bool) -> bool {
     let policy = Policy::ALL[usize::from(policy_ix) % 8];
     let high_thresh = 2000 + usize::from(thresh) * 4;
     let mut r = Reassembler::new(ReasmConfig {
@@ -302,7 +324,7 @@ fn mem_prop(steps: Vec<Step>, policy_ix: u8, thresh: u16) -> bool {
         timeouts += r.expire(now).len() as u64;
         let pkt = s.packet();
         let before = r.mem_used();
-        let res = r.push(&pkt, 0, now);
+        let res = push_either(&mut r, &pkt, now, owned);
         let is_frag = match &res {
             Ok(Pushed::NotFragment) | Err(ReasmError::Malformed(_)) => false,
             Ok(Pushed::Complete(d)) if d.len() + 8 == pkt.len() && d[0] >> 4 == 6 => {
@@ -328,7 +350,10 @@ fn mem_prop(steps: Vec<Step>, policy_ix: u8, thresh: u16) -> bool {
         } else {
             usize::from(s.off8.min(8191)) * 8
         };
-        let charge = QUEUE_OVERHEAD + FRAGMENT_OVERHEAD + pkt.len() + off;
+        // (A fragment kept by `push_owned` is charged whole, beside the
+        // queue's header room.)
+        let kept = if owned { pkt.len() } else { 0 };
+        let charge = QUEUE_OVERHEAD + FRAGMENT_OVERHEAD + pkt.len() + off + kept;
         max_charge = max_charge.max(charge);
         let after = r.mem_used();
         if after > before + charge || (before > high_thresh && after > before) {
@@ -350,4 +375,188 @@ fn mem_prop(steps: Vec<Step>, policy_ix: u8, thresh: u16) -> bool {
         && st.reasm_fails == fails + timeouts
         && r.queues() == 0
         && r.mem_used() == 0
+}
+
+/// `push_owned` against `push`: the same stream into two tables, the second
+/// taking each packet by `push_owned` or by `push` as `mix` says. Every
+/// answer, every expiry event (with its ICMP quote) and every counter must
+/// match; a complete chain must hold the same bytes; a packet not kept must
+/// come back unchanged. (Memory is left out of the comparison: kept
+/// fragments are charged whole, copied ones up to their end; the default
+/// threshold is never reached here.)
+#[test]
+fn owned_pushes_answer_as_copied_ones() {
+    fn prop(
+        datagrams: Vec<(Scenario, u8, bool)>,
+        junk: Vec<Step>,
+        policy_ix: u8,
+        mix: u64,
+    ) -> TestResult {
+        let policy = Policy::ALL[usize::from(policy_ix) % 8];
+        let cfg = ReasmConfig {
+            policy,
+            ..ReasmConfig::default()
+        };
+        // The stream: up to four datagrams' fragments (ids that random
+        // steps also use, so some collide and overlap), interleaved
+        // round-robin, with the random steps spread between them.
+        let mut lanes: Vec<Vec<(u64, Vec<u8>)>> = datagrams
+            .iter()
+            .take(4)
+            .map(|(s, id, six)| {
+                let pieces = s.pieces();
+                let last = pieces.len() - 1;
+                s.order
+                    .iter()
+                    .map(|&i| {
+                        let (x, y) = pieces[i];
+                        let pkt = if *six {
+                            v6(u32::from(id % 6), x, &s.payload[x..y], i != last)
+                        } else {
+                            v4(u16::from(id % 6), 1, x, &s.payload[x..y], i != last, 253)
+                        };
+                        (0, pkt)
+                    })
+                    .collect()
+            })
+            .collect();
+        lanes.push(junk.iter().map(|s| (s.dt, s.packet())).collect());
+        let mut stream = Vec::new();
+        let mut k = 0;
+        while lanes.iter().any(|l| k < l.len()) {
+            for l in &lanes {
+                if let Some(p) = l.get(k) {
+                    stream.push(p.clone());
+                }
+            }
+            k += 1;
+        }
+        let (mut a, mut b) = (Reassembler::new(cfg.clone()), Reassembler::new(cfg));
+        let mut now = 0u64;
+        for (i, (dt, pkt)) in stream.into_iter().enumerate() {
+            now += dt;
+            let (ea, eb) = (a.expire(now), b.expire(now));
+            if ea != eb {
+                return TestResult::error(format!("step {i}: events {ea:?} vs {eb:?}"));
+            }
+            let want = a.push(&pkt, 0, now);
+            let owned = mix == 0 || mix >> (i % 64) & 1 == 1;
+            let got = if owned {
+                match b.push_owned(pkt.clone(), 0, now) {
+                    Ok(PushedOwned::NotFragment(p)) if p == pkt => Ok(Pushed::NotFragment),
+                    Ok(PushedOwned::Queued) => Ok(Pushed::Queued),
+                    Ok(PushedOwned::Complete(c)) => {
+                        let bytes = c.to_vec();
+                        let sum: usize = c.segments().map(<[u8]>::len).sum();
+                        if bytes.len() != c.len() || sum != c.len() {
+                            return TestResult::error(format!("step {i}: chain lengths"));
+                        }
+                        Ok(Pushed::Complete(bytes))
+                    }
+                    Ok(PushedOwned::Dropped(d, p)) if p == pkt => Ok(Pushed::Dropped(d)),
+                    Err(r) if r.packet == pkt => Err(r.error),
+                    other => {
+                        return TestResult::error(format!(
+                            "step {i}: packet not given back: {other:?}"
+                        ));
+                    }
+                }
+            } else {
+                b.push(&pkt, 0, now)
+            };
+            if want != got {
+                return TestResult::error(format!("step {i}: {want:?} vs {got:?}"));
+            }
+            if a.queues() != b.queues() {
+                return TestResult::error(format!("step {i}: queues"));
+            }
+        }
+        let (ea, eb) = (a.expire(u64::MAX), b.expire(u64::MAX));
+        if ea != eb {
+            return TestResult::error(format!("final events {ea:?} vs {eb:?}"));
+        }
+        if a.stats() != b.stats() || b.mem_used() != 0 {
+            return TestResult::error(format!(
+                "stats {:?} vs {:?}, mem {}",
+                a.stats(),
+                b.stats(),
+                b.mem_used()
+            ));
+        }
+        TestResult::passed()
+    }
+    qc().quickcheck(prop as fn(Vec<(Scenario, u8, bool)>, Vec<Step>, u8, u64) -> TestResult);
+}
+
+/// Every permutation with duplicates, all by `push_owned`: the chain is
+/// the original datagram; under `Linux` it is made of the kept fragments'
+/// buffers (no byte copied), one segment per fragment after the header.
+#[test]
+fn owned_permutations_reassemble_as_chains() {
+    fn prop(s: Scenario, six: bool) -> TestResult {
+        let mut r = Reassembler::new(ReasmConfig::default());
+        let pieces = s.pieces();
+        let last = pieces.len() - 1;
+        let h = if six { 40 } else { 20 };
+        let mut done = None;
+        for &i in &s.order {
+            let (x, y) = pieces[i];
+            let pkt = if six {
+                v6(78, x, &s.payload[x..y], i != last)
+            } else {
+                v4(78, 2, x, &s.payload[x..y], i != last, 253)
+            };
+            match r.push_owned(pkt.clone(), 0, 0) {
+                Ok(PushedOwned::Complete(c)) => {
+                    if done.is_none() {
+                        done = Some(c);
+                    }
+                }
+                Ok(PushedOwned::Queued) => {}
+                Ok(PushedOwned::Dropped(FragDrop::Duplicate, p)) if p == pkt => {}
+                other => return TestResult::error(format!("{other:?}")),
+            }
+        }
+        let Some(c) = done else {
+            return TestResult::error("never completed");
+        };
+        let bytes = c.to_vec();
+        TestResult::from_bool(bytes[h..] == s.payload[..] && c.segment_count() == pieces.len() + 1)
+    }
+    qc().quickcheck(prop as fn(Scenario, bool) -> TestResult);
+}
+
+/// Datagram after datagram by `push_owned`, in order and interleaved: each
+/// completes, and the memory the table counts goes back to 0 each time (a
+/// table that forgot to uncharge kept fragments would hit its threshold).
+#[test]
+fn owned_memory_is_given_back() {
+    let mut r = Reassembler::new(ReasmConfig::default());
+    let payload: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+    for n in 0..4000u16 {
+        let six = n % 2 == 1;
+        let frags: Vec<Vec<u8>> = [(0, 1480, true), (1480, 2960, true), (2960, 3000, false)]
+            .iter()
+            .map(|&(a, b, mf)| {
+                if six {
+                    v6(u32::from(n), a, &payload[a..b], mf)
+                } else {
+                    v4(n, 3, a, &payload[a..b], mf, 17)
+                }
+            })
+            .collect();
+        let order: &[usize] = if n % 3 == 0 { &[2, 0, 1] } else { &[0, 1, 2] };
+        for (j, &i) in order.iter().enumerate() {
+            let res = r.push_owned(frags[i].clone(), 0, u64::from(n)).unwrap();
+            match (j, res) {
+                (2, PushedOwned::Complete(c)) => {
+                    assert_eq!(c.to_vec()[if six { 40 } else { 20 }..], payload[..]);
+                    c.for_each_buffer(|b| r.recycle(b));
+                }
+                (0 | 1, PushedOwned::Queued) => {}
+                (_, other) => panic!("datagram {n}, push {j}: {other:?}"),
+            }
+        }
+        assert_eq!((r.queues(), r.mem_used()), (0, 0), "datagram {n}");
+    }
 }

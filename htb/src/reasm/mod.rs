@@ -84,12 +84,27 @@
 //! Overlapping fragments are counted in `reasm_overlaps` (without a
 //! failure), so an analyser can flag them.
 //!
+//! ## Copying or keeping the fragments
+//!
+//! [`Reassembler::push`] borrows the packet and copies the bytes it keeps,
+//! once, to their place in the datagram's buffer; the completed datagram is
+//! that buffer. [`Reassembler::push_owned`] takes the packet (a `Vec<u8>`)
+//! and, under the `Linux` policy, keeps it as it is: the completed datagram
+//! is a [`Chain`] of the header and the fragments' data, as the kernel
+//! chains the skbs of a reassembled datagram (`frag_list`) and DPDK its
+//! mbufs. With hundreds of datagrams in flight their buffers no longer fit
+//! in L2, and copying moves every byte through the caches twice (read the
+//! fragment, fetch the destination line): keeping them is the faster way
+//! there. Both may be used on one table, even within one datagram; the
+//! answers are the same either way (a property test checks it).
+//!
 //! ## Limits and cost
 //!
 //! Memory is charged for what is really held: per queue
 //! [`QUEUE_OVERHEAD`], plus its buffer (header room and every byte up to the
 //! highest end received, holes included), plus [`FRAGMENT_OVERHEAD`] per
-//! kept fragment. While the total is above `high_thresh` every fragment is
+//! kept fragment, plus the whole length of each packet kept by
+//! `push_owned`. While the total is above `high_thresh` every fragment is
 //! refused (`Dropped(MemoryLimit)`, `ReasmFails`), so it never exceeds the
 //! threshold by more than what one accepted fragment adds (at most a queue,
 //! its bookkeeping and its bytes up to its end: a fragment at a large offset
@@ -130,9 +145,13 @@ use crate::wire::{
     V6Info, WireError,
 };
 
+mod chain;
 mod overlay;
 mod queue;
 mod runs;
+
+pub use chain::Chain;
+use chain::Piece;
 
 use overlay::Overlay;
 use queue::Queue;
@@ -388,6 +407,40 @@ pub enum Pushed {
     Dropped(FragDrop),
 }
 
+/// What [`Reassembler::push_owned`] did with a packet it was given.
+///
+/// A packet comes back to the caller when nothing of it was used; a kept
+/// fragment comes back inside the [`Chain`] of its datagram.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PushedOwned {
+    /// Not a fragment: the packet, to pass on as it is.
+    NotFragment(Vec<u8>),
+    /// Held; the datagram is not complete yet.
+    Queued,
+    /// The datagram is complete (see [`Chain`]).
+    Complete(Chain),
+    /// The fragment was not kept: why, and the packet.
+    Dropped(FragDrop, Vec<u8>),
+}
+
+/// A packet [`Reassembler::push_owned`] refused as malformed: the error and
+/// the packet, given back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    /// Why.
+    pub error: ReasmError,
+    /// The packet as it was given.
+    pub packet: Vec<u8>,
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for Rejected {}
+
 /// What happened to a queue without a packet to answer for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -526,6 +579,18 @@ pub struct Reassembler {
     recycled_at: u64,
     /// The latest `now` seen: an earlier one counts as this.
     clock: u64,
+    /// During `push_owned` (Linux policy): keep the fragment rather than
+    /// copy it (the packet's length, charged when it is kept). Where it was
+    /// recorded (queue, index in its kept list), and the buffer index it
+    /// got in a chain completed by this push.
+    keeping: Option<usize>,
+    kept_at: Option<(u32, usize)>,
+    pending_buf: Option<usize>,
+    /// A datagram with kept fragments that the current push completed.
+    chained: Option<Chain>,
+    /// An empty kept-fragment list with capacity, swapped into the queue
+    /// whose list a completion takes.
+    spare_kept: Vec<queue::KeptFrag>,
 }
 
 impl Reassembler {
@@ -553,6 +618,11 @@ impl Reassembler {
             pushes: 0,
             recycled_at: u64::MAX,
             clock: 0,
+            keeping: None,
+            kept_at: None,
+            pending_buf: None,
+            chained: None,
+            spare_kept: Vec::new(),
         }
     }
 
@@ -567,6 +637,105 @@ impl Reassembler {
     /// Queues whose lifetime ended at or before `now` are expired first (as
     /// if their timers had fired); their events wait for [`Self::expire`].
     pub fn push(&mut self, packet: &[u8], context: u32, now: u64) -> Result<Pushed, ReasmError> {
+        self.push_inner::<false>(packet, context, now)
+    }
+
+    /// Like [`push`](Self::push), but takes the packet: a fragment the
+    /// `Linux` policy keeps is held as it is, not copied, and the complete
+    /// datagram is a [`Chain`] of the fragments' buffers (the first segment
+    /// a rewritten header), as the kernel chains skbs and DPDK mbufs. With
+    /// hundreds of datagrams in flight that saves moving every byte through
+    /// the caches a second time.
+    ///
+    /// The IDS policies decide byte by byte, so with them the bytes are
+    /// copied as by `push` (and the packet's buffer is freed). Memory is
+    /// charged with the kept packets' whole lengths. Pushes of both kinds
+    /// may go to one table, even to one datagram.
+    ///
+    /// ```
+    /// use htb::reasm::{PushedOwned, ReasmConfig, Reassembler};
+    /// # fn frag(offset: u16, data: &[u8], more: bool) -> Vec<u8> {
+    /// #     let mut b = vec![0u8; 20 + data.len()];
+    /// #     b[0] = 0x45;
+    /// #     let n = b.len() as u16;
+    /// #     b[2..4].copy_from_slice(&n.to_be_bytes());
+    /// #     b[4..6].copy_from_slice(&7u16.to_be_bytes());
+    /// #     let ff = (offset / 8) | if more { 0x2000 } else { 0 };
+    /// #     b[6..8].copy_from_slice(&ff.to_be_bytes());
+    /// #     b[8] = 64;
+    /// #     b[9] = 17;
+    /// #     b[12..16].copy_from_slice(&[192, 0, 2, 1]);
+    /// #     b[16..20].copy_from_slice(&[192, 0, 2, 2]);
+    /// #     let ck = htb::wire::checksum(&b[..20]);
+    /// #     b[10..12].copy_from_slice(&ck.to_be_bytes());
+    /// #     b[20..].copy_from_slice(data);
+    /// #     b
+    /// # }
+    /// let mut r = Reassembler::new(ReasmConfig::default());
+    /// assert_eq!(r.push_owned(frag(16, &[2; 8], false), 0, 0).unwrap(), PushedOwned::Queued);
+    /// let PushedOwned::Complete(d) = r.push_owned(frag(0, &[1; 16], true), 0, 1).unwrap() else {
+    ///     panic!("complete");
+    /// };
+    /// assert_eq!(d.len(), 20 + 24);
+    /// assert_eq!(d.segment_count(), 3); // header, then each fragment's data
+    /// let bytes = d.to_vec();
+    /// assert_eq!(&bytes[20..], &[[1u8; 16].as_slice(), &[2; 8]].concat()[..]);
+    /// // The fragments' buffers come back with the chain, to be reused.
+    /// assert_eq!(d.into_buffers().len(), 3);
+    /// ```
+    pub fn push_owned(
+        &mut self,
+        packet: Vec<u8>,
+        context: u32,
+        now: u64,
+    ) -> Result<PushedOwned, Rejected> {
+        self.keeping = (self.cfg.policy == Policy::Linux).then_some(packet.len());
+        self.kept_at = None;
+        self.pending_buf = None;
+        let done = self.push_inner::<true>(&packet, context, now);
+        self.keeping = None;
+        let kept_at = self.kept_at.take();
+        let pending = self.pending_buf.take();
+        let chained = self.chained.take();
+        match done {
+            Err(error) => Err(Rejected { error, packet }),
+            Ok(Pushed::NotFragment) => Ok(PushedOwned::NotFragment(packet)),
+            Ok(Pushed::Dropped(d)) => Ok(PushedOwned::Dropped(d, packet)),
+            Ok(Pushed::Queued) => {
+                // Kept (its entry waits for the buffer), or copied.
+                if let Some((qi, idx)) = kept_at {
+                    let slot = self.queues[qi as usize]
+                        .kept
+                        .as_mut()
+                        .and_then(|k| k.frags.get_mut(idx));
+                    if let Some(f) = slot {
+                        f.buf = packet;
+                    }
+                }
+                Ok(PushedOwned::Queued)
+            }
+            Ok(Pushed::Complete(d)) => match chained {
+                Some(mut chain) => {
+                    if let Some(i) = pending {
+                        chain.fill(i, packet);
+                    }
+                    Ok(PushedOwned::Complete(chain))
+                }
+                // Copied whole (an IDS policy, an atomic fragment).
+                None => Ok(PushedOwned::Complete(Chain::contiguous(d))),
+            },
+        }
+    }
+
+    /// The push itself, one copy for each entry point (`KEEP`: called by
+    /// `push_owned`), so that each is inlined into its only caller and the
+    /// copying path pays nothing for the other.
+    fn push_inner<const KEEP: bool>(
+        &mut self,
+        packet: &[u8],
+        context: u32,
+        now: u64,
+    ) -> Result<Pushed, ReasmError> {
         let parsed = wire::parse(packet)?;
         self.pushes = self.pushes.wrapping_add(1);
         let now = now.max(self.clock);
@@ -575,8 +744,10 @@ impl Reassembler {
             self.run_timers(now);
         }
         match parsed {
-            Parsed::V4(info) => Ok(self.push_v4(&packet[..info.total_len], info, context, now)),
-            Parsed::V6(info) => self.push_v6(&packet[..info.total_len], info, context, now),
+            Parsed::V4(info) => {
+                Ok(self.push_v4::<KEEP>(&packet[..info.total_len], info, context, now))
+            }
+            Parsed::V6(info) => self.push_v6::<KEEP>(&packet[..info.total_len], info, context, now),
         }
     }
 
@@ -621,7 +792,8 @@ impl Reassembler {
     /// Bytes held now (the quantity compared with `high_thresh`): per queue
     /// [`QUEUE_OVERHEAD`] plus its buffer (header room and every byte up to
     /// the highest end received, holes included) plus [`FRAGMENT_OVERHEAD`]
-    /// per kept fragment. A push is refused while this is above
+    /// per kept fragment, plus the length of each packet kept whole by
+    /// [`push_owned`](Self::push_owned). A push is refused while this is above
     /// `high_thresh`, so it never exceeds `high_thresh` by more than what
     /// one fragment adds.
     pub fn mem_used(&self) -> usize {
@@ -636,7 +808,8 @@ impl Reassembler {
     /// Gives a completed datagram's buffer back, so the next datagram can
     /// reuse its allocation (optional; saves an allocation per datagram).
     pub fn recycle(&mut self, mut buf: Vec<u8>) {
-        if self.pool.len() < POOL_MAX && buf.capacity() <= POOL_MAX_CAPACITY {
+        if buf.capacity() != 0 && self.pool.len() < POOL_MAX && buf.capacity() <= POOL_MAX_CAPACITY
+        {
             buf.clear();
             self.pool.push(buf);
             self.recycled_at = self.pushes;
@@ -663,7 +836,13 @@ impl Reassembler {
 
     // ---- IPv4 (ip_defrag / ip_frag_queue) ----
 
-    fn push_v4(&mut self, pkt: &[u8], info: V4Info, context: u32, now: u64) -> Pushed {
+    fn push_v4<const KEEP: bool>(
+        &mut self,
+        pkt: &[u8],
+        info: V4Info,
+        context: u32,
+        now: u64,
+    ) -> Pushed {
         // (`parse` checked that the header is there.)
         let Some(h) = pkt.first_chunk::<{ wire::IPV4_MIN_HEADER }>() else {
             return Pushed::NotFragment;
@@ -684,7 +863,7 @@ impl Reassembler {
             self.stats4.reasm_fails += 1;
             return Pushed::Dropped(FragDrop::MemoryLimit);
         };
-        if cold {
+        if cold && !(KEEP && self.keeping.is_some()) {
             // Started now, the loads overlap the bookkeeping below.
             let q = &mut self.queues[qi as usize];
             q.warm(info.offset, pkt.len() - info.ihl);
@@ -740,7 +919,7 @@ impl Reassembler {
         }
         let data = &data[..(end - offset) as usize];
         let header = &pkt[..info.ihl];
-        if let Some(drop) = self.place(qi, offset, end, data, header, None) {
+        if let Some(drop) = self.place::<KEEP>(qi, offset, end, data, header, None) {
             return drop;
         }
         let q = &mut self.queues[qi as usize];
@@ -769,6 +948,7 @@ impl Reassembler {
             return self.kill_fail(qi, FragDrop::Oversize);
         }
         let df = q.max_df_size == q.max_size;
+        let kept = self.take_kept_frags(qi);
         let mut buf = self.remove_queue(qi);
         buf.truncate(total);
         let mut p = Ipv4Packet::new_unchecked(&mut buf[..hl]);
@@ -778,12 +958,12 @@ impl Reassembler {
         p.set_tos(tos);
         p.fill_checksum();
         self.stats4.reasm_oks += 1;
-        Pushed::Complete(buf)
+        self.finish(buf, hl, total - hl, kept)
     }
 
     // ---- IPv6 (ipv6_frag_rcv / ip6_frag_queue) ----
 
-    fn push_v6(
+    fn push_v6<const KEEP: bool>(
         &mut self,
         pkt: &[u8],
         info: V6Info,
@@ -814,7 +994,7 @@ impl Reassembler {
             out[info.nhoff] = f.next_header();
             let plen = (out.len() - IPV6_HEADER) as u16;
             Ipv6Packet::new_unchecked(&mut out[..]).set_payload_len(plen);
-            if let Some(at) = nested_fragment_header(&out, fh, f.next_header()) {
+            if let Some(at) = nested_fragment_header(|i| out.get(i).copied(), fh, f.next_header()) {
                 self.recycle(out);
                 return Err(ReasmError::ParamProblem {
                     code: 0,
@@ -839,7 +1019,7 @@ impl Reassembler {
             self.stats6.reasm_fails += 1;
             return Ok(Pushed::Dropped(FragDrop::MemoryLimit));
         };
-        if cold {
+        if cold && !(KEEP && self.keeping.is_some()) {
             self.queues[qi as usize].warm(offset as usize, data.len());
         }
         let end = offset + data.len() as u32;
@@ -876,7 +1056,7 @@ impl Reassembler {
         }
         let mut fhdr = [0u8; 8];
         fhdr.copy_from_slice(&pkt[fh..fh + 8]);
-        let r = self.place(qi, offset, end, data, &pkt[..fh], Some((info.nhoff, fhdr)));
+        let r = self.place::<KEEP>(qi, offset, end, data, &pkt[..fh], Some((info.nhoff, fhdr)));
         if let Some(drop) = r {
             return Ok(drop);
         }
@@ -889,16 +1069,31 @@ impl Reassembler {
             let start = q.header_room();
             let next = q.frag_hdr[0];
             return match self.complete_v6(qi) {
-                Pushed::Complete(buf) => match nested_fragment_header(&buf, start, next) {
-                    Some(at) => {
-                        self.recycle(buf);
-                        Err(ReasmError::ParamProblem {
-                            code: 0,
-                            pointer: at as u32,
-                        })
+                Pushed::Complete(buf) => {
+                    // (With kept fragments the datagram is in `chained`,
+                    // and one kept by this very push is not in it yet: its
+                    // bytes are read from `pkt`.)
+                    let pending = self.pending_buf;
+                    let at = match &self.chained {
+                        Some(c) => {
+                            nested_fragment_header(|i| c.byte_with(i, pending, pkt), start, next)
+                        }
+                        None => nested_fragment_header(|i| buf.get(i).copied(), start, next),
+                    };
+                    match at {
+                        Some(at) => {
+                            self.recycle(buf);
+                            if let Some(c) = self.chained.take() {
+                                c.for_each_buffer(|b| self.recycle(b));
+                            }
+                            Err(ReasmError::ParamProblem {
+                                code: 0,
+                                pointer: at as u32,
+                            })
+                        }
+                        None => Ok(Pushed::Complete(buf)),
                     }
-                    None => Ok(Pushed::Complete(buf)),
-                },
+                }
                 other => Ok(other),
             };
         }
@@ -917,6 +1112,8 @@ impl Reassembler {
             return self.kill_fail(qi, FragDrop::Oversize);
         }
         let (nhoff, next) = (q.nhoff as usize, q.frag_hdr[0]);
+        let data_len = q.len as usize;
+        let kept = self.take_kept_frags(qi);
         let mut buf = self.remove_queue(qi);
         buf.truncate(IPV6_HEADER + payload);
         buf[nhoff] = next;
@@ -925,7 +1122,7 @@ impl Reassembler {
         // Traffic class |= ecn: its low bits sit in the high nibble of byte 1.
         buf[1] |= ecn << 4;
         self.stats6.reasm_oks += 1;
-        Pushed::Complete(buf)
+        self.finish(buf, hl, data_len, kept)
     }
 
     // ---- shared queue machinery ----
@@ -1043,7 +1240,7 @@ impl Reassembler {
     /// which bytes it keeps; the data is copied once, to its place in the
     /// queue's buffer. Returns the push result when it was not kept.
     #[inline(always)]
-    fn place(
+    fn place<const KEEP: bool>(
         &mut self,
         qi: u32,
         offset: u32,
@@ -1068,7 +1265,15 @@ impl Reassembler {
         if offset == 0 {
             q.set_first(header, data, v6);
         }
-        q.write(offset, data);
+        if let Some(pkt_len) = self.keeping.filter(|_| KEEP) {
+            // The data starts right after the header (and, for IPv6, the
+            // fragment header) in the packet.
+            let at = header.len() + if v6.is_some() { IPV6_FRAG_HEADER } else { 0 };
+            let idx = q.keep(offset, at, end - offset, pkt_len);
+            self.kept_at = Some((qi, idx));
+        } else {
+            q.write(offset, data);
+        }
         q.meat += end - offset;
         q.fragments += 1;
         // (`recharge`, on the queue already at hand.)
@@ -1132,6 +1337,101 @@ impl Reassembler {
         q.charged = c;
     }
 
+    /// The kept fragments of a queue about to complete, out of it.
+    #[inline]
+    fn take_kept_frags(&mut self, qi: u32) -> Vec<queue::KeptFrag> {
+        match self.queues[qi as usize].kept.as_mut() {
+            Some(k) if !k.frags.is_empty() => {
+                // (`remove_queue` uncharges them with the queue.)
+                k.bytes = 0;
+                std::mem::replace(&mut k.frags, std::mem::take(&mut self.spare_kept))
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The completed datagram: `buf` holds the rewritten header
+    /// (`hl` bytes) and any data that was copied; `kept` the fragments
+    /// held whole. Without kept fragments it is `buf` itself; with them,
+    /// during `push_owned`, the datagram goes to `chained` (the caller
+    /// takes it from there) and the answer carries an empty buffer.
+    #[inline(always)]
+    fn finish(
+        &mut self,
+        buf: Vec<u8>,
+        hl: usize,
+        data_len: usize,
+        kept: Vec<queue::KeptFrag>,
+    ) -> Pushed {
+        if kept.is_empty() {
+            return Pushed::Complete(buf);
+        }
+        let c = self.chain(buf, hl, data_len, kept);
+        if self.keeping.is_none() {
+            // Completed by `push` (fragments kept by earlier `push_owned`
+            // calls): the bytes in one buffer.
+            return Pushed::Complete(c.into_vec());
+        }
+        self.chained = Some(c);
+        Pushed::Complete(Vec::new())
+    }
+
+    #[inline(never)]
+    fn chain(
+        &mut self,
+        buf: Vec<u8>,
+        hl: usize,
+        data_len: usize,
+        mut kept: Vec<queue::KeptFrag>,
+    ) -> Chain {
+        kept.sort_unstable_by_key(|f| f.off);
+        let mut pieces = Vec::with_capacity(kept.len() + 1);
+        // Bytes that were copied (fragments pushed with `push` into a
+        // datagram that also has kept ones: rare) get a buffer each.
+        let copied = |from: usize, to: usize| Piece {
+            buf: buf[hl + from..hl + to].to_vec(),
+            start: 0,
+            end: (to - from) as u32,
+        };
+        let mut gaps = Vec::new();
+        // The runs tile the data exactly: what no kept fragment covers
+        // was copied into `buf` at its offset.
+        let mut at = 0usize;
+        for (k, f) in kept.iter().enumerate() {
+            let off = f.off as usize;
+            if off > at {
+                gaps.push((k, copied(at, off)));
+            }
+            at = off + f.len as usize;
+        }
+        let tail = (at < data_len).then(|| copied(at, data_len));
+        let mut buf = buf;
+        buf.truncate(hl);
+        pieces.push(Piece {
+            buf,
+            start: 0,
+            end: hl as u32,
+        });
+        let mut gaps = gaps.into_iter().peekable();
+        for (k, f) in kept.drain(..).enumerate() {
+            while let Some((_, g)) = gaps.next_if(|(before, _)| *before == k) {
+                pieces.push(g);
+            }
+            if f.buf.is_empty() {
+                self.pending_buf = Some(pieces.len());
+            }
+            pieces.push(Piece {
+                buf: f.buf,
+                start: f.start,
+                end: f.start + f.len,
+            });
+        }
+        pieces.extend(tail);
+        // The list's allocation serves the next datagram.
+        self.spare_kept = kept;
+        Chain::pieces(pieces)
+    }
+
     /// `discard_qp`: kill the queue, count a failure.
     fn kill_fail(&mut self, qi: u32, why: FragDrop) -> Pushed {
         let v6 = self.queues[qi as usize].v6;
@@ -1148,7 +1448,7 @@ impl Reassembler {
         let timeout = self.cfg.timeout_v4;
         let q = &mut self.queues[qi as usize];
         q.deadline = now.saturating_add(timeout);
-        q.reset_data();
+        drop(q.reset_data());
         self.timer_link(qi);
         self.recharge(qi);
     }
@@ -1160,6 +1460,10 @@ impl Reassembler {
         self.mem -= q.charged;
         q.charged = 0;
         let buf = std::mem::take(&mut q.buf);
+        // Fragments still kept (a queue killed or expired) are freed.
+        if q.kept.is_some() {
+            drop(q.take_kept());
+        }
         if let Some(ov) = q.overlay.as_mut() {
             ov.clear();
         }
@@ -1377,15 +1681,19 @@ const PEERS_IDLE_MAX: usize = 1024;
 /// with header `nh` at `off` (after Hop-by-Hop, Routing, Destination Options
 /// or AH headers), if one does: a nested fragment header, which the kernel
 /// refuses in a packet it has already reassembled (`IP6SKB_FRAGMENTED`).
-fn nested_fragment_header(buf: &[u8], mut off: usize, mut nh: u8) -> Option<usize> {
+fn nested_fragment_header(
+    byte: impl Fn(usize) -> Option<u8>,
+    mut off: usize,
+    mut nh: u8,
+) -> Option<usize> {
     loop {
         let len = match nh {
             44 => return Some(off),
-            0 | 43 | 60 => (usize::from(*buf.get(off + 1)?) + 1) * 8,
-            51 => (usize::from(*buf.get(off + 1)?) + 2) * 4,
+            0 | 43 | 60 => (usize::from(byte(off + 1)?) + 1) * 8,
+            51 => (usize::from(byte(off + 1)?) + 2) * 4,
             _ => return None,
         };
-        nh = *buf.get(off)?;
+        nh = byte(off)?;
         off += len;
     }
 }

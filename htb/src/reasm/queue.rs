@@ -67,6 +67,28 @@ pub(crate) struct Queue {
     /// the offset-0 fragment's fragment header.
     pub nhoff: u32,
     pub frag_hdr: [u8; 8],
+    /// Fragments kept as pushed (`push_owned`, Linux policy) instead of
+    /// copied into `buf`; allocated the first time this slot keeps one.
+    pub kept: Option<Box<Kept>>,
+}
+
+/// The fragments a queue holds by ownership, and their bytes.
+#[derive(Debug, Default)]
+pub(crate) struct Kept {
+    pub frags: Vec<KeptFrag>,
+    /// Sum of the kept packets' lengths (charged to the table).
+    pub bytes: usize,
+}
+
+/// A fragment held whole: its data `buf[start..start + len]` belongs at
+/// data offset `off`. `buf` is empty while the push that brought it is
+/// still running (the caller's packet moves in when it returns).
+#[derive(Debug)]
+pub(crate) struct KeptFrag {
+    pub buf: Vec<u8>,
+    pub start: u32,
+    pub off: u32,
+    pub len: u32,
 }
 
 // The layout promised above: line 0 ends with the flags, line 1 starts
@@ -114,6 +136,7 @@ impl Queue {
             first_len: 0,
             fragments: 0,
             charged: 0,
+            kept: None,
         }
     }
 
@@ -158,6 +181,7 @@ impl Queue {
         self.first_len = 0;
         self.fragments = 0;
         self.charged = 0;
+        debug_assert!(self.kept.as_ref().is_none_or(|k| k.frags.is_empty()));
     }
 
     /// `headroom` as an index.
@@ -169,7 +193,10 @@ impl Queue {
     /// Bytes this queue holds, as the memory limit counts them.
     #[inline]
     pub(crate) fn charge(&self) -> usize {
-        QUEUE_OVERHEAD + self.buf.len() + self.fragments as usize * FRAGMENT_OVERHEAD
+        QUEUE_OVERHEAD
+            + self.buf.len()
+            + self.fragments as usize * FRAGMENT_OVERHEAD
+            + self.kept.as_ref().map_or(0, |k| k.bytes)
     }
 
     /// No fragment held (`fragments_tail == NULL`). Every policy counts
@@ -256,14 +283,24 @@ impl Queue {
         if self.v6 {
             q.extend_from_slice(&self.frag_hdr);
         }
-        let data = &self.buf[room..room + self.first_len as usize];
-        q.extend_from_slice(data);
+        let first = self
+            .kept
+            .as_ref()
+            .and_then(|k| k.frags.iter().find(|f| f.off == 0));
+        match first {
+            Some(f) => {
+                let start = f.start as usize;
+                q.extend_from_slice(f.buf.get(start..start + f.len as usize).unwrap_or_default());
+            }
+            None => q.extend_from_slice(&self.buf[room..room + self.first_len as usize]),
+        }
         q.truncate(cap);
         q
     }
 
     /// Forgets every fragment (max_dist reinit); keeps the allocation.
-    pub(crate) fn reset_data(&mut self) {
+    pub(crate) fn reset_data(&mut self) -> Vec<Vec<u8>> {
+        let dropped = self.take_kept();
         self.runs.clear();
         if let Some(o) = self.overlay.as_mut() {
             o.clear();
@@ -275,6 +312,32 @@ impl Queue {
         self.meat = 0;
         self.ecn = 0;
         self.fragments = 0;
+        dropped
+    }
+
+    /// The kept fragments' buffers, taken out (the list is left empty).
+    pub(crate) fn take_kept(&mut self) -> Vec<Vec<u8>> {
+        match self.kept.as_mut() {
+            Some(k) if !k.frags.is_empty() => {
+                k.bytes = 0;
+                k.frags.drain(..).map(|f| f.buf).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Records a fragment kept by ownership (its buffer comes later, see
+    /// [`KeptFrag`]); gives its index.
+    pub(crate) fn keep(&mut self, off: u32, start: usize, len: u32, pkt_len: usize) -> usize {
+        let k = self.kept.get_or_insert_with(Box::default);
+        k.frags.push(KeptFrag {
+            buf: Vec::new(),
+            start: start as u32,
+            off,
+            len,
+        });
+        k.bytes += pkt_len;
+        k.frags.len() - 1
     }
 }
 
