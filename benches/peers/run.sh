@@ -11,30 +11,6 @@
 #                              --backlog 4]
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-out="${PEER_BUILD_DIR:-$here/../../target/peers}"
-mkdir -p "$out"
-
-if ! pkg-config --exists libdpdk 2>/dev/null; then
-    echo "installing libdpdk-dev (Debian) ..." >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends libdpdk-dev pkg-config >&2
-fi
-
-bin="$out/rte_sched_bench"
-if [[ ! -x "$bin" || "$here/rte_sched_bench.c" -nt "$bin" ]]; then
-    # shellcheck disable=SC2046
-    cc -O3 -Wall -Wextra -DALLOW_EXPERIMENTAL_API \
-        $(pkg-config --cflags libdpdk) \
-        -o "$bin" "$here/rte_sched_bench.c" \
-        $(pkg-config --libs libdpdk) >&2
-fi
-
-echo "DPDK $(pkg-config --modversion libdpdk), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)" >&2
-
-# EAL: one lcore, no hugepages (--no-huge; 22.11 refuses --in-memory with it,
-# --no-shconf keeps the runtime config out of /var/run instead), no PCI scan,
-# no telemetry socket, quiet logs.
-exec "$bin" -l 0 --no-huge --no-shconf -m 1024 --no-pci --no-telemetry \
-    --log-level='*:error' -- "$@"
+# shellcheck source=dpdk_peer.sh
+source "$(dirname "${BASH_SOURCE[0]}")/dpdk_peer.sh"
+dpdk_peer_run rte_sched_bench "$@"
