@@ -958,34 +958,31 @@ mod tests {
         }
     }
 
-    #[test]
-    fn random_interleaved_updates_match_naive() {
-        let mut r = Rng(0x2545_f491_4f6c_dd1d);
-        for round in 0..40 {
-            let mut m = Model::<u128>::default();
-            let mut live: Vec<(u128, u8)> = Vec::new();
-            for step in 0..150 {
-                // A few crowded regions so that prefixes nest and collide.
-                let top = [
-                    0x2001_0db8u128,
-                    0x2001_0db8,
-                    0x2a00_0000,
-                    0,
-                    r.next() as u128 >> 32,
-                ][(r.next() % 5) as usize];
-                let key = top << 96 | (u128::from(r.next() % 4)) << 80 | r.wide() >> 60;
-                let len = [
-                    0u8, 3, 16, 17, 18, 19, 22, 24, 28, 32, 40, 47, 48, 48, 52, 64, 100, 126, 127,
-                    128,
-                ][(r.next() % 20) as usize];
+    /// Random interleaved inserts and removes (a third of the steps remove
+    /// a live prefix), checked against the naive model every `check_every`
+    /// steps and at the end of each round; removing everything must leave
+    /// no block in use. `pick` draws a (key, length) from the generator.
+    fn random_updates<K: KeyBits + core::ops::BitAnd<Output = K>>(
+        seed: u64,
+        rounds: u32,
+        steps: u32,
+        check_every: u32,
+        pick: impl Fn(&mut Rng) -> (K, u8),
+    ) {
+        let mut r = Rng(seed);
+        for round in 0..rounds {
+            let mut m = Model::<K>::default();
+            let mut live: Vec<(K, u8)> = Vec::new();
+            for step in 0..steps {
+                let (key, len) = pick(&mut r);
                 if !live.is_empty() && r.next() % 3 == 0 {
                     let (k, l) = live.swap_remove((r.next() % live.len() as u64) as usize);
                     m.del(k, l);
                 } else {
                     m.add(key, len);
-                    live.push((key & mask::<u128>(len), len));
+                    live.push((key & mask::<K>(len), len));
                 }
-                if step % 25 == 24 {
+                if step % check_every == check_every - 1 {
                     let ps = probes(&m, &mut r);
                     m.verify(&ps);
                 }
@@ -1004,45 +1001,38 @@ mod tests {
         }
     }
 
+    #[test]
+    fn random_interleaved_updates_match_naive() {
+        random_updates::<u128>(0x2545_f491_4f6c_dd1d, 40, 150, 25, |r| {
+            // A few crowded regions so that prefixes nest and collide.
+            let top = [
+                0x2001_0db8u128,
+                0x2001_0db8,
+                0x2a00_0000,
+                0,
+                r.next() as u128 >> 32,
+            ][(r.next() % 5) as usize];
+            let key = top << 96 | (u128::from(r.next() % 4)) << 80 | r.wide() >> 60;
+            let len = [
+                0u8, 3, 16, 17, 18, 19, 22, 24, 28, 32, 40, 47, 48, 48, 52, 64, 100, 126, 127, 128,
+            ][(r.next() % 20) as usize];
+            (key, len)
+        });
+    }
+
     /// The IPv4 instance: the same geometry (18 + 3 × 6 = 32 + 4 padding
     /// bits), so /24 ends on a stride edge and /32 in the third node.
     #[test]
     fn ipv4_random_interleaved_updates_match_naive() {
-        let mut r = Rng(0x9e37_79b9_7f4a_7c15);
-        for round in 0..60 {
-            let mut m = Model::<u32>::default();
-            let mut live: Vec<(u32, u8)> = Vec::new();
-            for step in 0..200 {
-                let top = [0x0a00_0000u32, 0x0a00_0000, 0xc0a8_0000, 0, r.next() as u32]
-                    [(r.next() % 5) as usize];
-                let key = top | (r.next() as u32 & 0x0003_ffff);
-                let len = [
-                    0u8, 1, 8, 12, 16, 17, 18, 19, 20, 22, 23, 24, 24, 24, 25, 26, 28, 30, 31, 32,
-                ][(r.next() % 20) as usize];
-                if !live.is_empty() && r.next() % 3 == 0 {
-                    let (k, l) = live.swap_remove((r.next() % live.len() as u64) as usize);
-                    m.del(k, l);
-                } else {
-                    m.add(key, len);
-                    live.push((key & mask::<u32>(len), len));
-                }
-                if step % 40 == 39 {
-                    let ps = probes(&m, &mut r);
-                    m.verify(&ps);
-                }
-            }
-            let ps = probes(&m, &mut r);
-            m.verify(&ps);
-            for (k, l) in live.drain(..) {
-                m.del(k, l);
-            }
-            m.t.check().unwrap();
-            assert_eq!(
-                (m.t.nodes.in_use(), m.t.leaves.in_use()),
-                (0, 0),
-                "round {round}: blocks left after removing everything"
-            );
-        }
+        random_updates::<u32>(0x9e37_79b9_7f4a_7c15, 60, 200, 40, |r| {
+            let top = [0x0a00_0000u32, 0x0a00_0000, 0xc0a8_0000, 0, r.next() as u32]
+                [(r.next() % 5) as usize];
+            let key = top | (r.next() as u32 & 0x0003_ffff);
+            let len = [
+                0u8, 1, 8, 12, 16, 17, 18, 19, 20, 22, 23, 24, 24, 24, 25, 26, 28, 30, 31, 32,
+            ][(r.next() % 20) as usize];
+            (key, len)
+        });
     }
 
     #[test]
