@@ -1448,7 +1448,7 @@ impl Reassembler {
         let timeout = self.cfg.timeout_v4;
         let q = &mut self.queues[qi as usize];
         q.deadline = now.saturating_add(timeout);
-        drop(q.reset_data());
+        q.reset_data();
         self.timer_link(qi);
         self.recharge(qi);
     }
@@ -1461,9 +1461,7 @@ impl Reassembler {
         q.charged = 0;
         let buf = std::mem::take(&mut q.buf);
         // Fragments still kept (a queue killed or expired) are freed.
-        if q.kept.is_some() {
-            drop(q.take_kept());
-        }
+        q.drop_kept();
         if let Some(ov) = q.overlay.as_mut() {
             ov.clear();
         }

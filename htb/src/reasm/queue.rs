@@ -299,8 +299,8 @@ impl Queue {
     }
 
     /// Forgets every fragment (max_dist reinit); keeps the allocation.
-    pub(crate) fn reset_data(&mut self) -> Vec<Vec<u8>> {
-        let dropped = self.take_kept();
+    pub(crate) fn reset_data(&mut self) {
+        self.drop_kept();
         self.runs.clear();
         if let Some(o) = self.overlay.as_mut() {
             o.clear();
@@ -312,17 +312,15 @@ impl Queue {
         self.meat = 0;
         self.ecn = 0;
         self.fragments = 0;
-        dropped
     }
 
-    /// The kept fragments' buffers, taken out (the list is left empty).
-    pub(crate) fn take_kept(&mut self) -> Vec<Vec<u8>> {
-        match self.kept.as_mut() {
-            Some(k) if !k.frags.is_empty() => {
-                k.bytes = 0;
-                k.frags.drain(..).map(|f| f.buf).collect()
-            }
-            _ => Vec::new(),
+    /// Frees the fragments kept by ownership (a queue reinitialised, killed
+    /// or expired); keeps the list's allocation.
+    #[inline]
+    pub(crate) fn drop_kept(&mut self) {
+        if let Some(k) = self.kept.as_mut() {
+            k.frags.clear();
+            k.bytes = 0;
         }
     }
 
