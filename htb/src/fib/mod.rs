@@ -49,6 +49,7 @@ pub mod trie;
 
 use core::fmt;
 use core::hash::Hash;
+use core::num::NonZeroU32;
 use core::str::FromStr;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -439,7 +440,7 @@ impl<K: Copy, V> Copy for Match<'_, K, V> {}
 /// assert_eq!(fib.resolve(id).unwrap().route.kind, RouteKind::Unicast(9));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EntryId(u32);
+pub struct EntryId(NonZeroU32);
 
 impl EntryId {
     /// The id as a number (dense, reused after removal).
@@ -452,7 +453,13 @@ impl EntryId {
     /// assert_eq!(fib.lookup_id(Ipv4Addr::new(10, 0, 0, 1)).unwrap().index(), 0);
     /// ```
     pub fn index(self) -> u32 {
-        self.0
+        self.0.get() - 1
+    }
+
+    /// The id whose compiled-table tag is `tag` (id + 1; 0 = no entry).
+    #[inline(always)]
+    fn from_tag(tag: u32) -> Option<Self> {
+        NonZeroU32::new(tag).map(EntryId)
     }
 }
 
@@ -883,8 +890,11 @@ impl<K: FibKey, V> Fib<K, V> {
     /// ```
     #[inline]
     pub fn lookup_id(&self, addr: K) -> Option<EntryId> {
-        let t = self.dir.get(addr.to_bits());
-        (t != 0).then(|| EntryId(t - 1))
+        let bits = addr.to_bits();
+        crate::hint::with_popcnt(
+            #[inline(always)]
+            || EntryId::from_tag(self.dir.get(bits)),
+        )
     }
 
     /// The matched prefix and best route of an entry.
@@ -899,7 +909,7 @@ impl<K: FibKey, V> Fib<K, V> {
     /// ```
     #[inline]
     pub fn resolve(&self, id: EntryId) -> Option<Match<'_, K, V>> {
-        let s = self.slots.get(id.0 as usize)?;
+        let s = self.slots.get(id.index() as usize)?;
         let route = s.routes.first()?;
         Some(Match {
             prefix: s.prefix,
@@ -935,7 +945,7 @@ impl<K: FibKey, V> Fib<K, V> {
     /// assert_eq!(fib.lookup_trie(a), fib.lookup(a));
     /// ```
     pub fn lookup_trie(&self, addr: K) -> Option<Match<'_, K, V>> {
-        self.resolve(EntryId(self.trie.lookup(addr.to_bits())?))
+        self.resolve(EntryId::from_tag(self.trie.lookup(addr.to_bits())? + 1)?)
     }
 
     /// Looks up every address of `addrs` into `out` (same length), as
@@ -961,14 +971,14 @@ impl<K: FibKey, V> Fib<K, V> {
                 out: out.len(),
             });
         }
-        // A plain loop: the lookups are independent, so the processor
-        // overlaps their cache misses by itself, and the short body leaves
-        // it room to run far ahead (walking groups of lookups in lockstep
-        // measured slower here, for both families).
-        for (a, o) in addrs.iter().zip(out.iter_mut()) {
-            let t = self.dir.get(a.to_bits());
-            *o = (t != 0).then(|| EntryId(t - 1));
-        }
+        // The table overlaps the cache misses of successive lookups
+        // (`Table::get_each`); popcnt for the nodes' bit counts.
+        crate::hint::with_popcnt(
+            #[inline(always)]
+            || {
+                self.dir.get_each(addrs, K::to_bits, out, EntryId::from_tag);
+            },
+        );
         Ok(())
     }
 

@@ -369,9 +369,92 @@ impl<K: KeyBits> Table<K> {
     /// The tag of the longest prefix covering `key`, 0 if none.
     #[inline(always)]
     pub fn get(&self, key: K) -> u32 {
-        let Some(&r) = self.root.get(key.stride(0, ROOT_BITS) as usize) else {
-            return 0;
+        let r = self.root.get(key.stride(0, ROOT_BITS) as usize);
+        self.get_below(&self.leaves.data, key, r.copied().unwrap_or(0))
+    }
+
+    /// [`get`](Self::get) of the key `bits(a)` of every `a` of `keys`
+    /// into `out` (through `conv`; `out` as long as `keys`).
+    ///
+    /// Each lookup waits for two reads, the root entry and then the node,
+    /// which mostly miss the cache in a large table; a waiting lookup holds
+    /// the processor's reorder window, so that few others can start behind
+    /// it. Here the root entry of the key `AHEAD` places on is read early
+    /// and its node prefetched (`ring` keeps the entries read ahead), and
+    /// the root entry `2 × AHEAD` places on is prefetched: by the time a
+    /// lookup runs, both of its reads are usually in cache.
+    #[inline(always)]
+    pub fn get_each<A: Copy, O>(
+        &self,
+        keys: &[A],
+        bits: impl Fn(A) -> K,
+        out: &mut [O],
+        conv: impl Fn(u32) -> O,
+    ) {
+        const AHEAD: usize = 8;
+        // Slices held in locals: the loop's stores to `out` would otherwise
+        // make the compiler reload them from `self` on every lookup. The
+        // root as an array: a stride index is always inside it.
+        let data = &self.leaves.data[..];
+        let Ok(root) = <&[u32; 1 << ROOT_BITS]>::try_from(&self.root[..]) else {
+            // No prefix yet (the root is allocated with the first).
+            out.iter_mut().zip(keys).for_each(|(o, _)| *o = conv(0));
+            return;
         };
+        let at = |a: A| bits(a).stride(0, ROOT_BITS) as usize;
+        if K::BITS > 32 {
+            // IPv6 walks several nodes below the root entry, so prefetching
+            // the first one measured slower than a plain loop.
+            for (&k, o) in keys.iter().zip(out.iter_mut()) {
+                *o = conv(self.get_below(data, bits(k), root[at(k)]));
+            }
+            return;
+        }
+        let fetch = |r: u32| {
+            if r & CHILD != 0
+                && let Some(h) = data.get((r & !(CHILD | KIDS)) as usize)
+            {
+                crate::hint::prefetch(h);
+            }
+        };
+        let mut ring = [0u32; AHEAD];
+        for (r, &k) in ring.iter_mut().zip(keys) {
+            *r = root[at(k)];
+            fetch(*r);
+        }
+        // Lookup `i` of key `k`, reading ahead the root entry of `ahead`
+        // (key `i + AHEAD`). A macro, not a closure, so that it is inlined
+        // into both loops.
+        macro_rules! step {
+            ($i:expr, $k:expr, $o:expr, $ahead:expr) => {{
+                let slot = &mut ring[$i % AHEAD];
+                let r = *slot;
+                if let Some(b) = $ahead {
+                    *slot = root[at(b)];
+                    fetch(*slot);
+                }
+                *$o = conv(self.get_below(data, bits($k), r));
+            }};
+        }
+        // Zipped slices rather than `keys.get(i + AHEAD)`: no bounds check
+        // per lookup; the last `2 × AHEAD` keys go through the second loop.
+        let near = keys.get(AHEAD..).unwrap_or(&[]);
+        let far = keys.get(2 * AHEAD..).unwrap_or(&[]);
+        let mut i = 0;
+        for ((&c, &b), (&k, o)) in far.iter().zip(near).zip(keys.iter().zip(out.iter_mut())) {
+            crate::hint::prefetch(&root[at(c)]);
+            step!(i, k, o, Some(b));
+            i += 1;
+        }
+        for (j, (&k, o)) in keys.iter().zip(out.iter_mut()).enumerate().skip(i) {
+            step!(j, k, o, near.get(j).copied());
+        }
+    }
+
+    /// [`get`](Self::get) of `key` given its root entry `r`; `data` is the
+    /// leaf pool.
+    #[inline(always)]
+    fn get_below(&self, data: &[u32], key: K, r: u32) -> u32 {
         if r & CHILD == 0 {
             return r;
         }
@@ -381,11 +464,10 @@ impl<K: KeyBits> Table<K> {
             // fit in one window, so that one bounds check covers the reads
             // (a node in the pool's last words takes the checked reads).
             let w = (r & !CHILD) as usize;
-            let d = &self.leaves.data;
             let m = upto(slot_of(key, ROOT_BITS));
-            return match d.get(w..w + SHORT as usize + SLOTS) {
+            return match data.get(w..w + SHORT as usize + SLOTS) {
                 Some(h) => short_leaf(h, m),
-                None => short_leaf(&d[w..], m),
+                None => short_leaf(&data[w..], m),
             };
         }
         let mut n = self.head(r);
@@ -866,8 +948,19 @@ mod tests {
         }
         fn verify(&self, probes: &[K]) {
             self.t.check().unwrap();
-            for &a in probes {
-                assert_eq!(self.t.get(a), self.naive(a), "{a:x?}");
+            let want: Vec<u32> = probes.iter().map(|&a| self.naive(a)).collect();
+            for (&a, &w) in probes.iter().zip(&want) {
+                assert_eq!(self.t.get(a), w, "{a:x?}");
+            }
+            // Batches of every length around the read-ahead distances (the
+            // ring, the zipped loop and its tail), and all of them.
+            for n in (0..=40)
+                .chain([probes.len()])
+                .filter(|&n| n <= probes.len())
+            {
+                let mut out = vec![u32::MAX; n];
+                self.t.get_each(&probes[..n], |k| k, &mut out, |t| t);
+                assert_eq!(out, want[..n], "batch of {n}");
             }
         }
     }
@@ -1033,6 +1126,15 @@ mod tests {
             ][(r.next() % 20) as usize];
             (key, len)
         });
+    }
+
+    #[test]
+    fn empty_table_answers_nothing() {
+        let mut r = Rng(7);
+        let ps: Vec<u32> = (0..50).map(|_| r.next() as u32).collect();
+        Model::<u32>::default().verify(&ps);
+        let ps: Vec<u128> = (0..50).map(|_| r.wide()).collect();
+        Model::<u128>::default().verify(&ps);
     }
 
     #[test]
