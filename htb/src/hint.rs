@@ -5,8 +5,10 @@
 //!   read. Unlike a plain load it does not wait for the line: a lookup or a
 //!   packet that misses the cache would otherwise hold the processor's
 //!   reorder window until memory answers, so that independent work behind it
-//!   cannot start. The batch lookups of [`fib`](crate::fib) and the shaper's
-//!   bursts use it to overlap the misses of many items.
+//!   cannot start. The batch lookups of [`fib`](crate::fib), the shaper's
+//!   `enqueue_burst` (class lines of a burst) and its round robin in large
+//!   trees (the next leaf's queue head and buckets) use it to overlap the
+//!   misses of many items.
 //! * [`with_popcnt`] runs a closure in a function compiled with the `popcnt`
 //!   instruction when the processor has it (every x86-64 processor since
 //!   2008). The default x86-64 target lacks it, and the compressed nodes of
@@ -18,8 +20,6 @@
 
 /// Starts loading the cache line holding `value` into every cache level,
 /// without waiting for it.
-// Unused only in a build without the FIB and before the shaper uses it.
-#[cfg_attr(not(feature = "fib"), allow(dead_code))]
 #[inline(always)]
 pub(crate) fn prefetch<T>(value: &T) {
     #[cfg(target_arch = "x86_64")]

@@ -211,6 +211,17 @@ impl IdSet {
         key.checked_add(1).and_then(|k| self.next_from(k))
     }
 
+    /// The smallest member `> key` if it is among the 63 keys that share
+    /// `key`'s word of bits, else `None` even if there is one: a few
+    /// instructions, for hints that may miss.
+    #[inline]
+    pub(crate) fn next_after_near(&self, key: u32) -> Option<u32> {
+        let k = key as usize;
+        let level0 = &self.words[..self.offs[1] as usize];
+        let w = *level0.get(k >> 6)? & (!1u64 << (k & 63));
+        (w != 0).then(|| ((k & !63) | w.trailing_zeros() as usize) as u32)
+    }
+
     /// Removes every member.
     pub fn clear(&mut self) {
         self.words.iter_mut().for_each(|w| *w = 0);
@@ -267,6 +278,39 @@ mod test {
             s.iter().collect::<Vec<_>>(),
             model.iter().copied().collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn next_after_near_sees_only_its_own_word() {
+        let mut s = IdSet::with_capacity(1000);
+        let mut model = BTreeSet::new();
+        let mut x: u32 = 777;
+        for i in 0..20000 {
+            x = x.wrapping_mul(1103515245).wrapping_add(12345);
+            let key = (x >> 8) % 1000;
+            if i % 3 == 0 {
+                s.remove(key);
+                model.remove(&key);
+            } else {
+                s.insert(key);
+                model.insert(key);
+            }
+            let probe = (x >> 3) % 1100;
+            let near = model
+                .range(probe.saturating_add(1)..)
+                .next()
+                .copied()
+                .filter(|&k| k >> 6 == probe >> 6);
+            assert_eq!(s.next_after_near(probe), near, "after {probe}");
+        }
+        // The last key of a word looks no further.
+        let mut s = IdSet::with_capacity(200);
+        s.insert(64);
+        assert_eq!(s.next_after_near(63), None);
+        assert_eq!(s.next_after_near(10), None);
+        s.insert(20);
+        assert_eq!(s.next_after_near(10), Some(20));
+        assert_eq!(s.next_after_near(199), None);
     }
 
     #[test]

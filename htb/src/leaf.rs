@@ -88,6 +88,11 @@ pub trait LeafQueue<P> {
     fn fresh(&self) -> Self
     where
         Self: Sized;
+    /// A hint that [`dequeue`](LeafQueue::dequeue) will soon be called: the
+    /// queue may start loading the packet it will hand out. HTB calls it when
+    /// its round robin moves on to this leaf. The default does nothing.
+    #[inline]
+    fn prefetch_dequeue(&self) {}
 }
 
 /// First-in first-out queue with a packet limit and an optional byte limit:
@@ -201,6 +206,13 @@ impl<P: Packet> LeafQueue<P> for Fifo<P> {
     fn drain_into(&mut self, out: &mut Vec<P>) {
         out.extend(self.q.drain(..));
         self.bytes = 0;
+    }
+
+    #[inline]
+    fn prefetch_dequeue(&self) {
+        if let Some(first) = self.q.front() {
+            crate::hint::prefetch(first);
+        }
     }
 
     fn fresh(&self) -> Self {
