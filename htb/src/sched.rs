@@ -1327,14 +1327,6 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
     /// own rate) up to level 7, within a level strict prio, within a prio
     /// deficit round robin nested through the inner feeds in class-id order.
     pub fn dequeue(&mut self, now: u64) -> Option<P> {
-        self.dequeue_one(now)
-    }
-
-    /// The body of [`dequeue`](Self::dequeue), inlined into it and into
-    /// [`dequeue_burst`](Self::dequeue_burst)'s loop, so that a burst pays
-    /// the call (registers saved and restored) once rather than per packet.
-    #[inline(always)]
-    fn dequeue_one(&mut self, now: u64) -> Option<P> {
         if let Some(p) = self.direct.pop_front() {
             let len = p.len() as u64;
             self.qlen -= 1;
@@ -1410,7 +1402,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
     pub fn dequeue_burst(&mut self, now: u64, max: usize, out: &mut Vec<P>) -> usize {
         let mut n = 0;
         while n < max {
-            match self.dequeue_one(now) {
+            match self.dequeue(now) {
                 Some(p) => {
                     out.push(p);
                     n += 1;
