@@ -81,7 +81,8 @@
 //! * No allocation per packet beyond the leaf queue's own storage.
 
 #![deny(missing_docs)]
-// `hint` holds the crate's only `unsafe` (a prefetch and a popcnt dispatch),
+// `hint` holds the crate's only `unsafe` (a prefetch, a popcnt dispatch and
+// a huge-page advice),
 // each call with its reason; everything else is refused by the compiler.
 #![deny(unsafe_code)]
 
