@@ -425,6 +425,12 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
         cfg.events_budget = cfg.events_budget.max(1);
         let mut wait = WaitQueues::new();
         wait.reserve_classes(16);
+        // Without an estimator, never: `dequeue` then tests one number.
+        let est_next = if cfg.rate_estimator.is_some() {
+            0
+        } else {
+            u64::MAX
+        };
         Htb {
             cfg,
             template,
@@ -442,7 +448,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             backlog: 0,
             stats: QdiscStats::default(),
             watchdog: None,
-            est_next: 0,
+            est_next,
             prefetch_rows: false,
         }
     }
@@ -1341,7 +1347,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
         }
         self.now = self.now.max(now.min(MAX_NOW));
         let now = self.now;
-        if self.cfg.rate_estimator.is_some() && now >= self.est_next {
+        if now >= self.est_next {
             self.run_estimators();
         }
         let mut next_event = now.saturating_add(5 * NSEC_PER_SEC);
