@@ -1657,12 +1657,16 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
     /// registers.
     #[inline(never)]
     fn change_colour(&mut self, idx: u32, mode: Mode) {
-        // Before `set_mode`: with hysteresis the thresholds depend on the
-        // colour the class had.
-        let (m, delay) = class_mode(&self.classes[idx as usize], 0, self.cfg.hysteresis);
-        debug_assert_eq!(m, mode);
         self.set_mode(idx, mode);
         if mode != Mode::CanSend {
+            // Until the deciding bucket is back at zero, as `class_mode`
+            // says for the colour it gave.
+            let c = &self.classes[idx as usize];
+            let delay = if mode == Mode::CantSend {
+                -c.ctokens
+            } else {
+                -c.tokens
+            };
             // Replaces its old wait-queue entry, if any.
             self.wait_until(idx, delay);
         } else {
