@@ -20,6 +20,16 @@ if ! command -v valgrind >/dev/null 2>&1; then
     fi
 fi
 
+# Debug builds keep line tables only: backtraces still name file and line,
+# and the debug target is about a third of its full-debuginfo size. CI disks
+# are shared; a full run once failed there with "No space left on device".
+export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
+free_kib=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if [ "${free_kib:-0}" -lt $((4 * 1024 * 1024)) ]; then
+    echo "warning: only $((free_kib / 1024)) MiB free on $(df -P . | awk 'NR == 2 { print $6 }');" \
+        "a full run needs about 3 GiB (target/ and the Python build)"
+fi
+
 step "cargo fmt --check"
 cargo fmt --all --check
 
