@@ -25,8 +25,22 @@
 //!
 //! Throughput = 1 element per iteration, so criterion reports ns per
 //! iteration (one remove, one insert, one next-after).
+//!
+//! And the class storage (`htb::Htb` stores each class at its minor) against
+//! a `slab::Slab` reached through a minor → key table (what `htb` did before)
+//! and through a hash map (the kernel's class hash):
+//!
+//! * `class_lookup/{1024,65025}/{by_minor,slab_table,slab_hash}`: N classes
+//!   of 384 bytes (the size of `htb`'s class) with minors `1..=N`, each
+//!   naming the next minor of one random cycle through all of them. One
+//!   iteration finds the class of the current minor, counts a packet in it
+//!   and moves to the minor it names: each lookup waits for the one before,
+//!   as a single-call enqueue waits for its class, so the time is the
+//!   latency of the lookup and the class line. The three must follow the
+//!   same cycle before timing. No storage here asks for huge pages.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::hint::black_box;
 use std::ops::Bound;
 use std::time::Duration;
@@ -36,6 +50,7 @@ use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterio
 use htb::idset::IdSet;
 use htb_benches::Rng;
 use intrusive_collections::{KeyAdapter, RBTree, RBTreeLink, intrusive_adapter};
+use slab::Slab;
 
 /// Key-space sizes: a mid-size tree, and every 16-bit class minor but 0.
 const SIZES: [u32; 2] = [1024, 65_535];
@@ -271,6 +286,180 @@ fn bench_row<R: Row>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, n: u32) {
     });
 }
 
+/// A stand-in for `htb`'s class: 384 bytes, cache-line aligned, with the
+/// fields a lookup touches on its first line.
+#[repr(C, align(64))]
+struct Class {
+    next: u32,
+    packets: u64,
+    _rest: [u64; 46],
+}
+
+const _: () = assert!(size_of::<Class>() == 384);
+
+impl Class {
+    fn new(next: u32) -> Self {
+        Class {
+            next,
+            packets: 0,
+            _rest: [0; 46],
+        }
+    }
+}
+
+/// Class counts: a mid-size tree, and the leaves of the largest 3-level one.
+const CLASS_COUNTS: [u32; 2] = [1024, 65_025];
+
+/// The next minor of each minor `1..=n` (index 0 unused): one random cycle
+/// through all of them.
+fn cycle(n: u32) -> Vec<u32> {
+    let mut order: Vec<u32> = (1..=n).collect();
+    let mut rng = Rng::new(0x2545_f491_4f6c_dd1d);
+    for i in (1..order.len()).rev() {
+        order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+    }
+    let mut next = vec![0; n as usize + 1];
+    for w in 0..order.len() {
+        next[order[w] as usize] = order[(w + 1) % order.len()];
+    }
+    next
+}
+
+/// A class storage that finds a class by minor.
+trait Storage {
+    fn build(next: &[u32]) -> Self;
+    fn class_mut(&mut self, minor: u32) -> &mut Class;
+    /// One iteration: counts a packet in class `minor`, returns the next.
+    #[inline]
+    fn step(&mut self, minor: u32) -> u32 {
+        let c = self.class_mut(minor);
+        c.packets += 1;
+        c.next
+    }
+}
+
+/// `htb`'s layout: a vector indexed by minor (slot 0 vacant).
+struct ByMinor(Vec<Class>);
+
+impl Storage for ByMinor {
+    fn build(next: &[u32]) -> Self {
+        ByMinor(next.iter().map(|&m| Class::new(m)).collect())
+    }
+    #[inline]
+    fn class_mut(&mut self, minor: u32) -> &mut Class {
+        &mut self.0[minor as usize]
+    }
+}
+
+/// A slab, and a table from minor to slab key.
+struct SlabTable {
+    slab: Slab<Class>,
+    key: Vec<u32>,
+}
+
+impl Storage for SlabTable {
+    fn build(next: &[u32]) -> Self {
+        let mut slab = Slab::with_capacity(next.len());
+        let mut key = vec![u32::MAX; next.len()];
+        for (m, &nx) in next.iter().enumerate().skip(1) {
+            key[m] = slab.insert(Class::new(nx)) as u32;
+        }
+        SlabTable { slab, key }
+    }
+    #[inline]
+    fn class_mut(&mut self, minor: u32) -> &mut Class {
+        let k = self.key[minor as usize];
+        self.slab.get_mut(k as usize).expect("a class")
+    }
+}
+
+/// A slab, and a hash map from minor to slab key, as the kernel finds a
+/// class by id (with a multiplicative hash, not std's SipHash).
+struct SlabHash {
+    slab: Slab<Class>,
+    key: HashMap<u32, u32, BuildHasherDefault<MulHash>>,
+}
+
+#[derive(Default)]
+struct MulHash(u64);
+
+impl Hasher for MulHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+impl Storage for SlabHash {
+    fn build(next: &[u32]) -> Self {
+        let mut slab = Slab::with_capacity(next.len());
+        let mut key = HashMap::with_capacity_and_hasher(next.len(), Default::default());
+        for (m, &nx) in next.iter().enumerate().skip(1) {
+            key.insert(m as u32, slab.insert(Class::new(nx)) as u32);
+        }
+        SlabHash { slab, key }
+    }
+    #[inline]
+    fn class_mut(&mut self, minor: u32) -> &mut Class {
+        let k = self.key[&minor];
+        self.slab.get_mut(k as usize).expect("a class")
+    }
+}
+
+/// The minors visited by the first `steps` iterations from minor 1.
+fn chase<S: Storage>(next: &[u32], steps: usize) -> Vec<u32> {
+    let mut s = S::build(next);
+    let mut m = 1;
+    (0..steps)
+        .map(|_| {
+            m = s.step(m);
+            m
+        })
+        .collect()
+}
+
+fn class_lookup(c: &mut Criterion) {
+    for n in CLASS_COUNTS {
+        let next = cycle(n);
+        let path = chase::<ByMinor>(&next, CHECK_STEPS);
+        assert!(
+            path == chase::<SlabTable>(&next, CHECK_STEPS),
+            "slab_table (n = {n})"
+        );
+        assert!(
+            path == chase::<SlabHash>(&next, CHECK_STEPS),
+            "slab_hash (n = {n})"
+        );
+        let mut g = c.benchmark_group(format!("class_lookup/{n}"));
+        g.throughput(Throughput::Elements(1));
+        bench_lookup::<ByMinor>(&mut g, "by_minor", &next);
+        bench_lookup::<SlabTable>(&mut g, "slab_table", &next);
+        bench_lookup::<SlabHash>(&mut g, "slab_hash", &next);
+        g.finish();
+    }
+}
+
+fn bench_lookup<S: Storage>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, next: &[u32]) {
+    let mut state: Option<(S, u32)> = None;
+    g.bench_function(name, |b| {
+        let (s, m) = state.get_or_insert_with(|| (S::build(next), 1));
+        b.iter(|| {
+            *m = s.step(*m);
+            black_box(*m)
+        });
+    });
+}
+
 fn config() -> Criterion {
     Criterion::default().warm_up_time(Duration::from_secs(1))
 }
@@ -278,6 +467,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = row_round_robin
+    targets = row_round_robin, class_lookup
 }
 criterion_main!(benches);
