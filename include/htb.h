@@ -216,6 +216,11 @@ enum htb_drop_reason
    Queued in a class that a configuration change removed.
    */
   HTB_DROP_REASON_PURGED = 5,
+  /*
+   Dropped by a leaf queue after it had accepted the packet (never with
+   the FIFO leaves of this C API).
+   */
+  HTB_DROP_REASON_LEAF_QUEUE = 6,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

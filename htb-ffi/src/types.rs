@@ -22,6 +22,9 @@ pub enum htb_drop_reason {
     ClassifyLoop = 4,
     /// Queued in a class that a configuration change removed.
     Purged = 5,
+    /// Dropped by a leaf queue after it had accepted the packet (never with
+    /// the FIFO leaves of this C API).
+    LeafQueue = 6,
 }
 
 impl From<DropReason> for htb_drop_reason {
@@ -33,6 +36,7 @@ impl From<DropReason> for htb_drop_reason {
             DropReason::Classifier => htb_drop_reason::Classifier,
             DropReason::ClassifyLoop => htb_drop_reason::ClassifyLoop,
             DropReason::Purged => htb_drop_reason::Purged,
+            DropReason::LeafQueue => htb_drop_reason::LeafQueue,
             _ => htb_drop_reason::QueueFull,
         }
     }

@@ -34,6 +34,7 @@ fn reason_code(r: DropReason) -> &'static str {
         DropReason::Classifier => "classifier",
         DropReason::ClassifyLoop => "classify_loop",
         DropReason::Purged => "purged",
+        DropReason::LeafQueue => "leaf_queue",
     }
 }
 

@@ -49,6 +49,10 @@ pub enum DropReason {
     /// The packet was queued in a class that was removed, turned into an inner
     /// class, grafted over, or reset.
     Purged,
+    /// The leaf queue dropped the packet by itself after accepting it (an
+    /// AQM dropping at dequeue, a head-drop queue making room): see
+    /// [`LeafQueue::take_dropped`] and [`Htb::take_dropped`](crate::Htb::take_dropped).
+    LeafQueue,
 }
 
 impl core::fmt::Display for DropReason {
@@ -59,6 +63,7 @@ impl core::fmt::Display for DropReason {
             DropReason::Classifier => "dropped by classifier",
             DropReason::ClassifyLoop => "classify loop detected",
             DropReason::Purged => "purged by a configuration change",
+            DropReason::LeafQueue => "dropped by the leaf queue",
         })
     }
 }
@@ -69,6 +74,11 @@ impl core::fmt::Display for DropReason {
 /// leaf and [`dequeue`](LeafQueue::dequeue) when the leaf is served. A queue
 /// that holds packets but returns `None` from `dequeue` is non-work-conserving
 /// (like netem or tbf): HTB skips it for this round, as the kernel does.
+///
+/// A queue that drops packets it had accepted (an AQM such as CoDel, which
+/// drops at dequeue; a head-drop queue, which drops its oldest packet to take
+/// a new one) hands them over through
+/// [`take_dropped`](LeafQueue::take_dropped), so that none is lost silently.
 pub trait LeafQueue<P> {
     /// Queues `pkt`, or hands it back with the reason.
     fn enqueue(&mut self, pkt: P) -> Result<(), (P, DropReason)>;
@@ -84,6 +94,19 @@ pub trait LeafQueue<P> {
     }
     /// Removes every packet, appending them to `out`.
     fn drain_into(&mut self, out: &mut Vec<P>);
+    /// Moves the packets this queue dropped by itself since the last call to
+    /// the end of `out`, oldest first, and returns how many. Never the packet
+    /// an `enqueue` hands back, which the caller already has. HTB calls it
+    /// after every `enqueue` and `dequeue` of the queue, takes those packets
+    /// out of its queue length and backlog, counts them as qdisc drops (as
+    /// the kernel counts a child qdisc's own drops) and keeps them for
+    /// [`Htb::take_dropped`](crate::Htb::take_dropped). The default, for
+    /// queues that only drop at enqueue, has none (and costs nothing).
+    #[inline]
+    fn take_dropped(&mut self, out: &mut Vec<P>) -> usize {
+        let _ = out;
+        0
+    }
     /// A new empty queue with the same configuration (used for new leaves).
     fn fresh(&self) -> Self
     where

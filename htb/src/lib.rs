@@ -76,7 +76,11 @@
 //! * Nothing is lost: every packet handed to [`Htb::enqueue`] is either
 //!   returned by [`Htb::dequeue`], handed back at enqueue with a
 //!   [`DropReason`], or handed back by the configuration call that removed
-//!   its queue ([`Applied::dropped`], [`Htb::reset`]) — and counted.
+//!   its queue ([`Applied::dropped`], [`Htb::reset`]) — and counted. A
+//!   custom leaf queue that drops packets it had accepted (an AQM at
+//!   dequeue, a head-drop queue) hands them over through
+//!   [`LeafQueue::take_dropped`], and the caller gets them from
+//!   [`Htb::take_dropped`].
 //! * No panics on bad input: configuration calls return [`HtbError`].
 //! * No allocation per packet beyond the leaf queue's own storage.
 

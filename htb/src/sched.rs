@@ -398,6 +398,8 @@ pub struct Htb<P, Q = Fifo<P>> {
     wait: WaitQueues,
     near_ev_cache: [u64; MAX_DEPTH],
     direct: VecDeque<P>,
+    /// Packets leaf queues dropped by themselves, for [`Htb::take_dropped`].
+    queue_dropped: Vec<P>,
     classifier: Option<Box<dyn Classifier<P> + Send>>,
     now: u64,
     /// Packets queued (direct and leaves).
@@ -447,6 +449,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             wait,
             near_ev_cache: [0; MAX_DEPTH],
             direct: VecDeque::new(),
+            queue_dropped: Vec::new(),
             classifier: None,
             now: 0,
             qlen: 0,
@@ -682,7 +685,11 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             self.deactivate(idx);
         }
         self.classes[idx as usize].queue = Some(queue);
-        // A grafted queue may arrive non-empty.
+        // A grafted queue may arrive non-empty, and with packets it dropped
+        // before: those were never in our counts, so they are only handed on.
+        if let Some(q) = self.classes[idx as usize].queue.as_mut() {
+            q.take_dropped(&mut self.queue_dropped);
+        }
         let (n, b) = {
             let q = self.classes[idx as usize].queue.as_ref().unwrap();
             (q.len() as u64, q.backlog())
@@ -956,7 +963,9 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             unreachable!("enqueue_leaf is called for leaves only")
         };
         let len = pkt.len() as u64;
-        match q.enqueue(pkt) {
+        let r = q.enqueue(pkt);
+        let own_drops = q.take_dropped(&mut self.queue_dropped);
+        let r = match r {
             Ok(()) => {
                 self.qlen += 1;
                 self.backlog += len;
@@ -970,7 +979,43 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
                 self.stats.drops += 1;
                 Err(Dropped { packet, reason })
             }
+        };
+        if own_drops > 0 {
+            self.count_queue_drops(own_drops);
         }
+        r
+    }
+
+    /// The last `n` packets of `queue_dropped` left their leaf queue, which
+    /// dropped them by itself: out of the queue length and backlog, into the
+    /// qdisc's drops (the kernel's `qdisc_tree_reduce_backlog`). A leaf left
+    /// empty stays active until its next turn finds it so, as in the kernel.
+    #[cold]
+    fn count_queue_drops(&mut self, n: usize) {
+        let from = self.queue_dropped.len().saturating_sub(n);
+        let bytes: u64 = self.queue_dropped[from..]
+            .iter()
+            .map(|p| p.len() as u64)
+            .sum();
+        self.qlen -= n as u64;
+        self.backlog -= bytes;
+        self.stats.drops += n as u64;
+    }
+
+    /// Hands back the packets that leaf queues dropped by themselves after
+    /// accepting them ([`LeafQueue::take_dropped`]), oldest first, with
+    /// [`DropReason::LeafQueue`]. They are already out of [`len`](Self::len)
+    /// and the backlog, and counted in [`QdiscStats::drops`] (not in the
+    /// class's drops, which count enqueue failures as `tc` shows them).
+    /// Always empty with [`Fifo`] leaves, which drop only at enqueue.
+    pub fn take_dropped(&mut self) -> Vec<Dropped<P>> {
+        self.queue_dropped
+            .drain(..)
+            .map(|packet| Dropped {
+                packet,
+                reason: DropReason::LeafQueue,
+            })
+            .collect()
     }
 
     /// Queues a burst of `(packet, class)` pairs, emptying `batch` (its
@@ -1527,8 +1572,17 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
                 idx = next;
                 continue;
             }
-            if let Some(p) = q.dequeue() {
+            let p = q.dequeue();
+            let own_drops = q.take_dropped(&mut self.queue_dropped);
+            if own_drops > 0 {
+                self.count_queue_drops(own_drops);
+            }
+            if let Some(p) = p {
                 break p;
+            }
+            if own_drops > 0 && self.classes[idx as usize].queue.as_ref()?.is_empty() {
+                // It dropped all it had: the top of the loop unlinks it.
+                continue;
             }
             // Non-work-conserving queue: skip it this round.
             self.stats.nonwc_skips += 1;

@@ -419,6 +419,14 @@ pub fn simulate<Q: LeafQueue<SimPacket>>(
                 }
             }
         }
+        // Packets a leaf queue dropped by itself (never with the default
+        // FIFO): dropped, and no longer outstanding for their flow.
+        for d in q.take_dropped() {
+            dropped += 1;
+            let st = &mut states[d.packet.flow as usize];
+            st.outstanding = st.outstanding.saturating_sub(1);
+            st.blocked = false;
+        }
         // Next event.
         let mut next = cfg.duration_ns.min(next_step);
         if let Some(w) = wake {

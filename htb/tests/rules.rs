@@ -800,3 +800,114 @@ fn times_near_the_end_of_u64_do_not_overflow() {
     assert_eq!(q.dequeue(u64::MAX), None);
     assert!(q.next_wakeup().unwrap() >= htb::sched::MAX_NOW);
 }
+
+/// A leaf queue that drops packets it had accepted: its oldest packet when
+/// full, to take a new one (like `pfifo_head_drop`), and, at dequeue, every
+/// stale packet at its head (a packet ending in 7 here), like an AQM.
+struct HeadDrop {
+    q: std::collections::VecDeque<u32>,
+    cap: usize,
+    dropped: Vec<u32>,
+}
+
+impl LeafQueue<u32> for HeadDrop {
+    fn enqueue(&mut self, p: u32) -> Result<(), (u32, DropReason)> {
+        if self.q.len() == self.cap {
+            self.dropped.extend(self.q.pop_front());
+        }
+        self.q.push_back(p);
+        Ok(())
+    }
+    fn dequeue(&mut self) -> Option<u32> {
+        while let Some(p) = self.q.pop_front() {
+            if p % 10 != 7 {
+                return Some(p);
+            }
+            self.dropped.push(p);
+        }
+        None
+    }
+    fn len(&self) -> usize {
+        self.q.len()
+    }
+    fn backlog(&self) -> u64 {
+        self.q.iter().map(|&p| u64::from(p)).sum()
+    }
+    fn drain_into(&mut self, out: &mut Vec<u32>) {
+        out.extend(self.q.drain(..));
+    }
+    fn take_dropped(&mut self, out: &mut Vec<u32>) -> usize {
+        let n = self.dropped.len();
+        out.append(&mut self.dropped);
+        n
+    }
+    fn fresh(&self) -> Self {
+        HeadDrop {
+            q: Default::default(),
+            cap: self.cap,
+            dropped: Vec::new(),
+        }
+    }
+}
+
+/// Packets a leaf queue drops by itself, at enqueue or at dequeue, come back
+/// through `take_dropped` with their reason, leave the queue length and
+/// backlog, and count as qdisc drops (not class drops: `tc` shows enqueue
+/// failures there); a leaf whose queue dropped everything it held is
+/// unlinked, not skipped as non-work-conserving.
+#[test]
+fn packets_a_leaf_queue_drops_by_itself_are_handed_back() {
+    let mut q: Htb<u32, HeadDrop> = Htb::with_queue(
+        QdiscConfig::new(1),
+        HeadDrop {
+            q: Default::default(),
+            cap: 3,
+            dropped: Vec::new(),
+        },
+    );
+    q.add_class(id("1:1"), id("1:"), &ClassConfig::new(rate("100mbit")), 0)
+        .unwrap();
+    for m in [0xa, 0xb] {
+        let cfg = ClassConfig::new(rate("50mbit")).ceil(rate("100mbit"));
+        q.add_class(ClassId::new(1, m), id("1:1"), &cfg, 0).unwrap();
+    }
+    // Head drops at enqueue: 101 and 102 make room for 104 and 105.
+    for p in 101..=105 {
+        q.enqueue(p, id("1:a")).unwrap();
+    }
+    assert_eq!((q.len(), q.stats().backlog), (3, 103 + 104 + 105));
+    assert_eq!(q.stats().drops, 2);
+    assert_eq!(q.class_stats(id("1:a")).unwrap().drops, 0);
+    let d = q.take_dropped();
+    let got: Vec<(u32, DropReason)> = d.into_iter().map(|d| (d.packet, d.reason)).collect();
+    assert_eq!(
+        got,
+        [(101, DropReason::LeafQueue), (102, DropReason::LeafQueue)]
+    );
+    assert!(q.take_dropped().is_empty());
+    q.check_invariants();
+
+    // Drops at dequeue: 1:b holds only stale packets, 1:a one among others.
+    for p in [207, 217, 227] {
+        q.enqueue(p, id("1:b")).unwrap();
+    }
+    q.enqueue(107, id("1:a")).unwrap(); // pushes 103 out
+    let mut out = Vec::new();
+    while let Some(p) = q.dequeue(0) {
+        out.push(p);
+    }
+    out.sort_unstable();
+    assert_eq!(out, [104, 105]);
+    let mut dropped: Vec<u32> = q.take_dropped().into_iter().map(|d| d.packet).collect();
+    dropped.sort_unstable();
+    assert_eq!(dropped, [103, 107, 207, 217, 227]);
+    assert_eq!((q.len(), q.stats().backlog, q.next_wakeup()), (0, 0, None));
+    assert_eq!(q.stats().drops, 7);
+    assert_eq!(q.stats().nonwc_skips, 0);
+    assert_eq!(q.stats().packets, 2);
+    q.check_invariants();
+    // The leaves went idle: new packets are served as usual.
+    q.enqueue(300, id("1:b")).unwrap();
+    assert_eq!(q.dequeue(SEC), Some(300));
+    q.check_invariants();
+}

@@ -20,7 +20,7 @@ Address = Union[str, int, ipaddress.IPv4Address, ipaddress.IPv6Address]
 PrefixLike = Union[
     str, ipaddress.IPv4Network, ipaddress.IPv6Network, ipaddress.IPv4Address, ipaddress.IPv6Address
 ]
-DropReason = Literal["queue_full", "direct_queue_full", "classifier", "classify_loop", "purged"]
+DropReason = Literal["queue_full", "direct_queue_full", "classifier", "classify_loop", "purged", "leaf_queue"]
 Packet = Union[bytes, bytearray, memoryview]
 """An IP packet starting at the IP header (``bytes`` is read in place; the others are copied)."""
 Policy = Literal["linux", "first", "last", "bsd", "bsd-right", "linux-legacy", "windows", "solaris"]
