@@ -5,17 +5,18 @@
 //! or still queued at the end — and the qdisc's queue length, backlog and
 //! drop count agree with those outcomes after every step.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
-use htb::leaf::LeafQueue;
 use htb::{ClassConfig, ClassId, DropReason, Htb, Packet, QdiscConfig};
 use quickcheck::{Arbitrary, Gen, QuickCheck};
 
-/// A packet: a unique id and a length.
+/// A packet: a unique id, a length, and whether its leaf queue will find
+/// it stale at dequeue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Pkt {
     id: u32,
     len: u32,
+    stale: bool,
 }
 
 impl Packet for Pkt {
@@ -24,61 +25,9 @@ impl Packet for Pkt {
     }
 }
 
-/// Drops its oldest packet to take a new one when full, refuses packets
-/// over `max_len` at enqueue, and drops stale packets (id divisible by
-/// `stale_every`) when they reach the head at dequeue.
-struct Aqm {
-    q: VecDeque<Pkt>,
-    cap: usize,
-    max_len: u32,
-    stale_every: u32,
-    dropped: Vec<Pkt>,
-}
-
-impl LeafQueue<Pkt> for Aqm {
-    fn enqueue(&mut self, p: Pkt) -> Result<(), (Pkt, DropReason)> {
-        if p.len > self.max_len {
-            return Err((p, DropReason::QueueFull));
-        }
-        if self.q.len() >= self.cap {
-            self.dropped.extend(self.q.pop_front());
-        }
-        self.q.push_back(p);
-        Ok(())
-    }
-    fn dequeue(&mut self) -> Option<Pkt> {
-        while let Some(p) = self.q.pop_front() {
-            if p.id % self.stale_every != 0 {
-                return Some(p);
-            }
-            self.dropped.push(p);
-        }
-        None
-    }
-    fn len(&self) -> usize {
-        self.q.len()
-    }
-    fn backlog(&self) -> u64 {
-        self.q.iter().map(|p| u64::from(p.len)).sum()
-    }
-    fn drain_into(&mut self, out: &mut Vec<Pkt>) {
-        out.extend(self.q.drain(..));
-    }
-    fn take_dropped(&mut self, out: &mut Vec<Pkt>) -> usize {
-        let n = self.dropped.len();
-        out.append(&mut self.dropped);
-        n
-    }
-    fn fresh(&self) -> Self {
-        Aqm {
-            q: VecDeque::new(),
-            cap: self.cap,
-            max_len: self.max_len,
-            stale_every: self.stale_every,
-            dropped: Vec::new(),
-        }
-    }
-}
+#[path = "support/dropping_queue.rs"]
+mod dropping_queue;
+use dropping_queue::DroppingQueue;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -156,14 +105,11 @@ fn child(n: u8) -> ClassId {
 }
 
 fn run(case: &Case) -> Result<(), String> {
-    let template = Aqm {
-        q: VecDeque::new(),
-        cap: usize::from(case.cap),
-        max_len: u32::from(case.max_len),
-        stale_every: u32::from(case.stale_every),
-        dropped: Vec::new(),
-    };
-    let mut q: Htb<Pkt, Aqm> = Htb::with_queue(QdiscConfig::new(1).direct_qlen(4), template);
+    let template = DroppingQueue::new(usize::from(case.cap), u32::from(case.max_len), |p: &Pkt| {
+        p.stale
+    });
+    let mut q: Htb<Pkt, DroppingQueue<Pkt>> =
+        Htb::with_queue(QdiscConfig::new(1).direct_qlen(4), template);
     let root = ClassId::new(1, 1);
     let cfg = ClassConfig::new(2_000_000).ceil(10_000_000);
     q.add_class(root, ClassId::new(1, 0), &ClassConfig::new(10_000_000), 0)
@@ -181,6 +127,7 @@ fn run(case: &Case) -> Result<(), String> {
                 let p = Pkt {
                     id: next_id,
                     len: u32::from(len),
+                    stale: next_id % u32::from(case.stale_every) == 0,
                 };
                 next_id += 1;
                 led.queued.insert(p.id, p.len);

@@ -801,54 +801,9 @@ fn times_near_the_end_of_u64_do_not_overflow() {
     assert!(q.next_wakeup().unwrap() >= htb::sched::MAX_NOW);
 }
 
-/// A leaf queue that drops packets it had accepted: its oldest packet when
-/// full, to take a new one (like `pfifo_head_drop`), and, at dequeue, every
-/// stale packet at its head (a packet ending in 7 here), like an AQM.
-struct HeadDrop {
-    q: std::collections::VecDeque<u32>,
-    cap: usize,
-    dropped: Vec<u32>,
-}
-
-impl LeafQueue<u32> for HeadDrop {
-    fn enqueue(&mut self, p: u32) -> Result<(), (u32, DropReason)> {
-        if self.q.len() == self.cap {
-            self.dropped.extend(self.q.pop_front());
-        }
-        self.q.push_back(p);
-        Ok(())
-    }
-    fn dequeue(&mut self) -> Option<u32> {
-        while let Some(p) = self.q.pop_front() {
-            if p % 10 != 7 {
-                return Some(p);
-            }
-            self.dropped.push(p);
-        }
-        None
-    }
-    fn len(&self) -> usize {
-        self.q.len()
-    }
-    fn backlog(&self) -> u64 {
-        self.q.iter().map(|&p| u64::from(p)).sum()
-    }
-    fn drain_into(&mut self, out: &mut Vec<u32>) {
-        out.extend(self.q.drain(..));
-    }
-    fn take_dropped(&mut self, out: &mut Vec<u32>) -> usize {
-        let n = self.dropped.len();
-        out.append(&mut self.dropped);
-        n
-    }
-    fn fresh(&self) -> Self {
-        HeadDrop {
-            q: Default::default(),
-            cap: self.cap,
-            dropped: Vec::new(),
-        }
-    }
-}
+#[path = "support/dropping_queue.rs"]
+mod dropping_queue;
+use dropping_queue::DroppingQueue;
 
 /// Packets a leaf queue drops by itself, at enqueue or at dequeue, come back
 /// through `take_dropped` with their reason, leave the queue length and
@@ -857,13 +812,10 @@ impl LeafQueue<u32> for HeadDrop {
 /// unlinked, not skipped as non-work-conserving.
 #[test]
 fn packets_a_leaf_queue_drops_by_itself_are_handed_back() {
-    let mut q: Htb<u32, HeadDrop> = Htb::with_queue(
+    // Full at 3 packets; a packet ending in 7 is stale.
+    let mut q: Htb<u32, DroppingQueue<u32>> = Htb::with_queue(
         QdiscConfig::new(1),
-        HeadDrop {
-            q: Default::default(),
-            cap: 3,
-            dropped: Vec::new(),
-        },
+        DroppingQueue::new(3, u32::MAX, |p| p % 10 == 7),
     );
     q.add_class(id("1:1"), id("1:"), &ClassConfig::new(rate("100mbit")), 0)
         .unwrap();
