@@ -640,6 +640,22 @@ fn qdisc_line<P: Packet>(
             let Some(q) = htb.as_mut() else {
                 return Err(ctx.err(ptok, "no htb root qdisc yet"));
             };
+            // The kind first: a leaf qdisc we do not model is unsupported
+            // whatever its options (`sfq perturb 10`), so that
+            // `ignore_unsupported` downgrades the whole line.
+            if !matches!(kind.text.as_str(), "pfifo" | "bfifo") {
+                let msg = format!(
+                    "unsupported leaf qdisc \"{}\" (only pfifo and bfifo)",
+                    kind.text
+                );
+                let mut d = ctx.err(kind, msg);
+                if opts.ignore_unsupported {
+                    d.severity = Severity::Warning;
+                    warnings.push(d);
+                    return Ok(());
+                }
+                return Err(d);
+            }
             let limit = match h.args {
                 [] => None,
                 [k, val] if matches(&k.text, "limit") => Some(val),
@@ -650,26 +666,17 @@ fn qdisc_line<P: Packet>(
                     ));
                 }
             };
-            let queue = match kind.text.as_str() {
-                "pfifo" => Fifo::new(match limit {
+            let queue = if kind.text == "pfifo" {
+                Fifo::new(match limit {
                     Some(t) => num(ctx, t, "limit")?,
                     None => crate::leaf::DEFAULT_FIFO_LIMIT,
-                }),
-                "bfifo" => Fifo::bytes(match limit {
+                })
+            } else {
+                Fifo::bytes(match limit {
                     Some(t) => size_value(ctx, t, "limit")?,
                     // tx_queue_len * mtu, as the kernel's bfifo default.
                     None => crate::leaf::DEFAULT_FIFO_LIMIT as u64 * 1500,
-                }),
-                other => {
-                    let msg = format!("unsupported leaf qdisc \"{other}\" (only pfifo and bfifo)");
-                    let mut d = ctx.err(kind, msg);
-                    if opts.ignore_unsupported {
-                        d.severity = Severity::Warning;
-                        warnings.push(d);
-                        return Ok(());
-                    }
-                    return Err(d);
-                }
+                })
             };
             q.graft(pid, queue)
                 .map(|_| ())
@@ -940,6 +947,49 @@ mod test {
         .unwrap();
         assert_eq!(l.warnings.len(), 1);
         assert_eq!(l.warnings[0].severity, Severity::Warning);
+    }
+
+    /// A leaf qdisc we do not model is unsupported whatever its options:
+    /// the LARTC line `sfq perturb 10` names the qdisc in the error, and
+    /// `ignore_unsupported` downgrades it (the leaf keeps its pfifo).
+    #[test]
+    fn unsupported_leaf_qdiscs_with_options_can_be_downgraded() {
+        let s = "tc qdisc add dev x root handle 1: htb\n\
+                 tc class add dev x parent 1: classid 1:10 htb rate 1mbit\n\
+                 tc qdisc add dev x parent 1:10 handle 10: sfq perturb 10\n\
+                 tc qdisc add dev x parent 1:10 handle 11: fq_codel limit 100 target 5ms\n\
+                 tc qdisc add dev x parent 1:10 handle 12: pfifo limit 7\n";
+        assert_eq!(
+            load_err(s),
+            "t.tc:3:43: error: unsupported leaf qdisc \"sfq\" (only pfifo and bfifo)"
+        );
+        let opts = LoadOptions {
+            ignore_unsupported: true,
+            ..Default::default()
+        };
+        let mut l = load::<u32>(s, "t.tc", &opts).unwrap();
+        let w: Vec<String> = l.warnings.iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            w,
+            [
+                "t.tc:3:43: warning: unsupported leaf qdisc \"sfq\" (only pfifo and bfifo)",
+                "t.tc:4:43: warning: unsupported leaf qdisc \"fq_codel\" (only pfifo and bfifo)"
+            ]
+        );
+        // The pfifo line still applies: its limit of 7 refuses the 8th packet.
+        let leaf = ClassId::new(1, 0x10);
+        for p in 0..7 {
+            l.htb.enqueue(p, leaf).unwrap();
+        }
+        assert!(l.htb.enqueue(7, leaf).is_err());
+        // An option pfifo does not have is still an error.
+        let bad = "tc qdisc add dev x root handle 1: htb\n\
+                   tc class add dev x parent 1: classid 1:10 htb rate 1mbit\n\
+                   tc qdisc add dev x parent 1:10 pfifo perturb 10\n";
+        assert_eq!(
+            load_err(bad),
+            "t.tc:3:38: error: unsupported pfifo option \"perturb\""
+        );
     }
 
     #[test]
