@@ -98,8 +98,9 @@ pub trait LeafQueue<P> {
     /// the end of `out`, oldest first, and returns how many. Never the packet
     /// an `enqueue` hands back, which the caller already has. HTB calls it
     /// after every `enqueue` and `dequeue` of the queue, takes those packets
-    /// out of its queue length and backlog, counts them as qdisc drops (as
-    /// the kernel counts a child qdisc's own drops) and keeps them for
+    /// out of its queue length and backlog, counts them as drops as the
+    /// kernel counts a child qdisc's own drops (qdisc drops; class drops too
+    /// for those dropped during an enqueue) and keeps them for
     /// [`Htb::take_dropped`](crate::Htb::take_dropped). The default, for
     /// queues that only drop at enqueue, has none (and costs nothing).
     #[inline]

@@ -981,6 +981,9 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             }
         };
         if own_drops > 0 {
+            // Dropped to take this packet (a head drop): the kernel's child
+            // returns NET_XMIT_CN, which HTB counts as a class drop too.
+            self.classes[idx as usize].drops += own_drops as u64;
             self.count_queue_drops(own_drops);
         }
         r
@@ -1005,8 +1008,10 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
     /// Hands back the packets that leaf queues dropped by themselves after
     /// accepting them ([`LeafQueue::take_dropped`]), oldest first, with
     /// [`DropReason::LeafQueue`]. They are already out of [`len`](Self::len)
-    /// and the backlog, and counted in [`QdiscStats::drops`] (not in the
-    /// class's drops, which count enqueue failures as `tc` shows them).
+    /// and the backlog, and counted in [`QdiscStats::drops`]; those dropped
+    /// during an enqueue (to make room) also in the class's drops, as the
+    /// kernel's HTB counts a child's NET_XMIT_CN, and those dropped during a
+    /// dequeue (an AQM) not, as the kernel's `qdisc_tree_reduce_backlog`.
     /// Always empty with [`Fifo`] leaves, which drop only at enqueue.
     pub fn take_dropped(&mut self) -> Vec<Dropped<P>> {
         self.queue_dropped

@@ -807,8 +807,10 @@ use dropping_queue::DroppingQueue;
 
 /// Packets a leaf queue drops by itself, at enqueue or at dequeue, come back
 /// through `take_dropped` with their reason, leave the queue length and
-/// backlog, and count as qdisc drops (not class drops: `tc` shows enqueue
-/// failures there); a leaf whose queue dropped everything it held is
+/// backlog, and count as qdisc drops — and as class drops when they made
+/// room at enqueue (the kernel's HTB counts a child's NET_XMIT_CN there), not
+/// when an AQM dropped them at dequeue (`qdisc_tree_reduce_backlog` counts
+/// them on the qdisc only); a leaf whose queue dropped everything it held is
 /// unlinked, not skipped as non-work-conserving.
 #[test]
 fn packets_a_leaf_queue_drops_by_itself_are_handed_back() {
@@ -829,7 +831,7 @@ fn packets_a_leaf_queue_drops_by_itself_are_handed_back() {
     }
     assert_eq!((q.len(), q.stats().backlog), (3, 103 + 104 + 105));
     assert_eq!(q.stats().drops, 2);
-    assert_eq!(q.class_stats(id("1:a")).unwrap().drops, 0);
+    assert_eq!(q.class_stats(id("1:a")).unwrap().drops, 2);
     let d = q.take_dropped();
     let got: Vec<(u32, DropReason)> = d.into_iter().map(|d| (d.packet, d.reason)).collect();
     assert_eq!(
@@ -855,6 +857,9 @@ fn packets_a_leaf_queue_drops_by_itself_are_handed_back() {
     assert_eq!(dropped, [103, 107, 207, 217, 227]);
     assert_eq!((q.len(), q.stats().backlog, q.next_wakeup()), (0, 0, None));
     assert_eq!(q.stats().drops, 7);
+    // 1:a: 101, 102 and 103 made room (107 went stale); 1:b: all stale.
+    assert_eq!(q.class_stats(id("1:a")).unwrap().drops, 3);
+    assert_eq!(q.class_stats(id("1:b")).unwrap().drops, 0);
     assert_eq!(q.stats().nonwc_skips, 0);
     assert_eq!(q.stats().packets, 2);
     q.check_invariants();
