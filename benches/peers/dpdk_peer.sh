@@ -22,7 +22,7 @@ dpdk_peer_run() {
     fi
 
     bin="$out/$name"
-    if [[ ! -x "$bin" || "$here/$name.c" -nt "$bin" ]]; then
+    if [[ ! -x "$bin" || "$here/$name.c" -nt "$bin" || "$here/peer_common.h" -nt "$bin" ]]; then
         # ALLOW_EXPERIMENTAL_API: some calls (e.g.
         # rte_ipv4_fragment_copy_nonseg_packet) are experimental in 22.11.
         # shellcheck disable=SC2046

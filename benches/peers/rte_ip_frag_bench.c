@@ -50,32 +50,12 @@
 #include <rte_mempool.h>
 #include <rte_version.h>
 
+#include "peer_common.h"
+
 #define MAX_FRAGS 64
 /* Datagrams per batch (rounded to a multiple of the interleave). */
 #define BATCH 1024
 #define MAX_LIST 8
-
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-/* Thread CPU time, to tell how long the thread was not running (this VM
- * is shared: wall time includes other tenants' slices). */
-static double cpu_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
 
 /* The Rust benches' datagram (htb-cli bench.rs udp_datagram): 10.x.y.z ->
  * 192.0.2.1, UDP 4000 -> 9, TTL 64, DF clear, payload pattern. */
@@ -323,13 +303,7 @@ static void report(const char *op, uint32_t size, uint32_t mtu, uint32_t interle
 
 int main(int argc, char **argv)
 {
-	int ret = rte_eal_init(argc, argv);
-	if (ret < 0) {
-		fprintf(stderr, "rte_eal_init failed: %s\n", rte_strerror(rte_errno));
-		return 1;
-	}
-	argc -= ret;
-	argv += ret;
+	peer_eal_init(&argc, &argv);
 
 	uint32_t sizes[MAX_LIST] = {4000, 8000}, inter[MAX_LIST] = {1, 256};
 	int n_sizes = 2, n_inter = 2, repeats = 5;

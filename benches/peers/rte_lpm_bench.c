@@ -53,6 +53,8 @@
 #include <rte_memory.h>
 #include <rte_version.h>
 
+#include "peer_common.h"
+
 #define BULK 4096
 #define BUDGET_NS 500000000ULL
 
@@ -61,13 +63,6 @@ struct route {
 	uint8_t depth;
 	uint32_t hop;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 /* Parses a dotted quad at *s, advancing past it; -1 when it is not one. */
 static int parse_ip(const char **s, uint32_t *ip)
@@ -132,13 +127,7 @@ static char *slurp(const char *path)
 
 int main(int argc, char **argv)
 {
-	int ret = rte_eal_init(argc, argv);
-	if (ret < 0) {
-		fprintf(stderr, "rte_eal_init failed: %s\n", rte_strerror(rte_errno));
-		return 1;
-	}
-	argc -= ret;
-	argv += ret;
+	peer_eal_init(&argc, &argv);
 
 	const char *routes_path = NULL, *addrs_path = NULL, *between = NULL;
 	const char *answers = NULL;

@@ -38,6 +38,8 @@
 #include <rte_sched.h>
 #include <rte_version.h>
 
+#include "peer_common.h"
+
 #define PKT_LEN 64
 #define QSIZE 64
 #define MAX_BURST 64
@@ -63,21 +65,6 @@ static inline uint64_t rng_next(void)
 static inline uint32_t rng_below(uint32_t n)
 {
 	return (uint32_t)(((rng_next() >> 32) * (uint64_t)n) >> 32);
-}
-
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-/* Thread CPU time, to tell how long the thread was not running. */
-static double cpu_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
 static struct rte_sched_port *make_port(uint32_t n_pipes, bool tc_ov)
@@ -271,12 +258,6 @@ static int run_once(struct rte_mempool *pool, uint32_t n_pipes, uint32_t burst, 
 	return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
 static int parse_list(const char *s, uint32_t *out, int max)
 {
 	int n = 0;
@@ -289,13 +270,7 @@ static int parse_list(const char *s, uint32_t *out, int max)
 
 int main(int argc, char **argv)
 {
-	int ret = rte_eal_init(argc, argv);
-	if (ret < 0) {
-		fprintf(stderr, "rte_eal_init failed: %s\n", rte_strerror(rte_errno));
-		return 1;
-	}
-	argc -= ret;
-	argv += ret;
+	peer_eal_init(&argc, &argv);
 
 	uint32_t pipes[8] = {16, 1024, 4096}, bursts[8] = {32, 1};
 	int n_pipes = 3, n_bursts = 2, repeats = 3;
