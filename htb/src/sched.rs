@@ -993,15 +993,18 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
     /// dropped them by itself: out of the queue length and backlog, into the
     /// qdisc's drops (the kernel's `qdisc_tree_reduce_backlog`). A leaf left
     /// empty stays active until its next turn finds it so, as in the kernel.
+    /// (Saturating: a queue that miscounts its drops must not make the
+    /// counters wrap.)
     #[cold]
     fn count_queue_drops(&mut self, n: usize) {
-        let from = self.queue_dropped.len().saturating_sub(n);
+        let n = n.min(self.queue_dropped.len());
+        let from = self.queue_dropped.len() - n;
         let bytes: u64 = self.queue_dropped[from..]
             .iter()
             .map(|p| p.len() as u64)
             .sum();
-        self.qlen -= n as u64;
-        self.backlog -= bytes;
+        self.qlen = self.qlen.saturating_sub(n as u64);
+        self.backlog = self.backlog.saturating_sub(bytes);
         self.stats.drops += n as u64;
     }
 
