@@ -697,7 +697,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
         if n > 0 {
             self.qlen += n;
             self.backlog += b;
-            self.activate(idx, id.minor());
+            self.activate(idx);
         }
         Ok(Applied {
             warning: None,
@@ -949,15 +949,15 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
         if let Some(idx) = self.slot(class)
             && self.classes[idx as usize].queue.is_some()
         {
-            return self.enqueue_leaf(idx, class.minor(), pkt);
+            return self.enqueue_leaf(idx, pkt);
         }
         self.enqueue_classified(pkt, class)
     }
 
-    /// Queues `pkt` in leaf `idx` (which has a queue) of minor `minor`: the
+    /// Queues `pkt` in leaf `idx` (which has a queue): the
     /// common end of every enqueue.
     #[inline(always)]
-    fn enqueue_leaf(&mut self, idx: u32, minor: u16, pkt: P) -> Result<(), Dropped<P>> {
+    fn enqueue_leaf(&mut self, idx: u32, pkt: P) -> Result<(), Dropped<P>> {
         let c = &mut self.classes[idx as usize];
         let Some(q) = c.queue.as_mut() else {
             unreachable!("enqueue_leaf is called for leaves only")
@@ -970,7 +970,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
                 self.qlen += 1;
                 self.backlog += len;
                 if c.prio_activity == 0 {
-                    self.activate(idx, minor);
+                    self.activate(idx);
                 }
                 Ok(())
             }
@@ -1082,7 +1082,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
                 let r = if leaf == NONE {
                     self.enqueue_classified(pkt, id)
                 } else {
-                    self.enqueue_leaf(leaf, id.minor(), pkt)
+                    self.enqueue_leaf(leaf, pkt)
                 };
                 if let Err(d) = r {
                     refused.push(d);
@@ -1098,10 +1098,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
         let len = pkt.len() as u64;
         let target = self.classify(&pkt, class);
         match target {
-            Target::Leaf(idx) => {
-                let minor = self.classes[idx as usize].id.minor();
-                self.enqueue_leaf(idx, minor, pkt)
-            }
+            Target::Leaf(idx) => self.enqueue_leaf(idx, pkt),
             Target::Direct => {
                 if self.direct.len() < self.cfg.direct_qlen {
                     self.direct.push_back(pkt);
@@ -1182,13 +1179,11 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
     // Activation: linking classes into rows and feeds
     // ------------------------------------------------------------------
 
-    /// Leaf `idx`, whose minor is `minor`, got its first packet. The caller
-    /// passes the minor it already has, so that linking the leaf into its row
-    /// reads no further line of the class.
-    fn activate(&mut self, idx: u32, minor: u16) {
+    /// Leaf `idx` got its first packet.
+    fn activate(&mut self, idx: u32) {
         let c = &mut self.classes[idx as usize];
         c.prio_activity = 1 << c.prio;
-        self.activate_prios(idx, minor as u32);
+        self.activate_prios(idx);
     }
 
     /// A leaf has no packet left.
@@ -1201,9 +1196,8 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
     /// yellow it hangs in its parent's feed (and the parent inherits the
     /// newly active prios); the first green class on the way up goes into its
     /// level's row. A red class leaves the chain dangling until it changes
-    /// colour. `minor` is the minor of `idx` if the caller knows it, or
-    /// `NONE`.
-    fn activate_prios(&mut self, mut idx: u32, mut minor: u32) {
+    /// colour. A row's key is the class's minor, which is its index.
+    fn activate_prios(&mut self, mut idx: u32) {
         let mut mask = self.classes[idx as usize].prio_activity;
         loop {
             let c = &self.classes[idx as usize];
@@ -1226,16 +1220,10 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             }
             p.prio_activity |= mask;
             idx = parent;
-            minor = NONE;
         }
         let c = &self.classes[idx as usize];
         if c.mode == Mode::CanSend && mask != 0 {
-            let key = if minor != NONE {
-                minor
-            } else {
-                c.id.minor() as u32
-            };
-            self.add_to_row(c.level as usize, key, mask);
+            self.add_to_row(c.level as usize, idx, mask);
         }
     }
 
@@ -1289,7 +1277,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
 
     fn remove_from_row(&mut self, idx: u32, mask: u8) {
         let c = &self.classes[idx as usize];
-        let (level, key) = (c.level as usize, c.id.minor() as u32);
+        let (level, key) = (c.level as usize, idx);
         let mut m = mask;
         while m != 0 {
             let prio = m.trailing_zeros() as usize;
@@ -1331,7 +1319,7 @@ impl<P: Packet, Q: LeafQueue<P>> Htb<P, Q> {
             }
             self.classes[idx as usize].mode = new;
             if new != Mode::CantSend {
-                self.activate_prios(idx, NONE);
+                self.activate_prios(idx);
             }
         } else {
             c.mode = new;
